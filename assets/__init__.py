@@ -1,0 +1,1 @@
+"""The asset register: record, taxonomy, table reading, validation, dedupe, store, exports."""

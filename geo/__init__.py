@@ -1,0 +1,4 @@
+"""Geography: postcodes, gazetteer, geocoding, boundaries, areas, nearby search, coverage, maps.
+
+Pure geography over data frames; never imports ``assets``.
+"""
