@@ -1,0 +1,194 @@
+"""Command line for geography: ``python -m geo geocode|boundaries|map|nearby|coverage|vendor``.
+
+This entry point wires the store (assets) to the geography (geo), as pages do; it acts
+as the built-in administrator. The database comes from DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from geo.errors import GeoError
+from settings import get_settings
+
+warnings.filterwarnings("ignore", message=".*OSTN15.*")
+
+POSTCODE_HEADERS = ("postcode", "post code", "postcodes", "pc", "post_code", "postal code", "zip")
+GEOCODE_COLUMNS = (
+    "postcode_normalised",
+    "lat",
+    "lon",
+    "easting",
+    "northing",
+    "ward_code",
+    "ward_name",
+    "constituency_code",
+    "constituency_name",
+    "district_code",
+    "district_name",
+    "geocode_status",
+    "geocode_source",
+    "geocode_message",
+)
+
+
+def _context(area: str | None = None):
+    """Store, actor, gazetteer and area geography for a command."""
+    from assets.geography import area_geography
+    from assets.model import SYSTEM_ACTOR
+    from assets.store import open_store
+    from geo.gazetteer import load_gazetteer
+
+    settings = get_settings()
+    store = open_store(settings.database_url)
+    gazetteer = load_gazetteer(settings.codepoint_zip, progress=lambda text: print(text, file=sys.stderr))
+    geography = area_geography(store, SYSTEM_ACTOR, area or settings.area_code, gazetteer)
+    return store, SYSTEM_ACTOR, gazetteer, geography
+
+
+def find_postcode_column(headers: list[str]) -> str | None:
+    """The header that holds postcodes, by common names (case and spacing ignored)."""
+    folded = {h.strip().lower().replace("_", " "): h for h in headers}
+    for name in POSTCODE_HEADERS:
+        if name.replace("_", " ") in folded:
+            return folded[name.replace("_", " ")]
+    return None
+
+
+def cmd_geocode(args: argparse.Namespace) -> int:
+    from assets.geography import locate_frame
+
+    frame = pd.read_csv(args.input, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    column = args.postcode_column or find_postcode_column(list(frame.columns))
+    if column is None and not {"latitude", "longitude", "lat", "lon", "easting", "northing"} & {
+        c.lower() for c in frame.columns
+    }:
+        print(
+            f"error: no postcode column found among {', '.join(frame.columns)}; name it with --postcode-column",
+            file=sys.stderr,
+        )
+        return 2
+    if column is not None and column not in frame.columns:
+        print(f"error: column {column!r} is not in {args.input}", file=sys.stderr)
+        return 2
+    _, _, gazetteer, geography = _context()
+    work = frame.rename(columns={c: c.strip().lower() for c in frame.columns})
+    if column is not None:
+        work["postcode"] = frame[column]
+    for short, long in (("lat", "latitude"), ("lon", "longitude"), ("lng", "longitude")):
+        if short in work.columns and long not in work.columns:
+            work[long] = work[short]
+    located = locate_frame(work, gazetteer, geography, online=get_settings().online_geocoding or None)
+    out = frame.copy()
+    for name in GEOCODE_COLUMNS:
+        out[name] = located[name].to_numpy()
+    out.to_csv(args.output, index=False)
+    counts = located["geocode_status"].value_counts()
+    print(", ".join(f"{status} {count}" for status, count in counts.items()) + f" ({gazetteer.version})")
+    return 0
+
+
+def cmd_boundaries_load(args: argparse.Namespace) -> int:
+    from assets.model import SYSTEM_ACTOR
+    from assets.store import open_store
+    from geo.boundaries import read_boundary_file
+
+    layer = read_boundary_file(
+        Path(args.file), args.layer, code_field=args.code_field, name_field=args.name_field, vintage=args.vintage
+    )
+    open_store(get_settings().database_url).save_boundary_layer(SYSTEM_ACTOR, layer)
+    print(f"loaded {len(layer.frame)} {args.layer} boundaries from {layer.source} (vintage {layer.vintage})")
+    for note in layer.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def cmd_boundaries_list(args: argparse.Namespace) -> int:
+    from assets.model import SYSTEM_ACTOR
+    from assets.store import open_store
+
+    rows = open_store(get_settings().database_url).boundary_layer_info(SYSTEM_ACTOR)
+    if not rows:
+        print("no boundary layers loaded (wards are derived from postcodes, labelled approximate)")
+    for row in rows:
+        print(
+            f"{row['layer']}: {row['features']} features from {row['source']}, vintage {row['vintage']}, "
+            f"loaded {row['loaded_at']}{' (approximate)' if row.get('approximate') else ''}"
+        )
+    return 0
+
+
+def cmd_boundaries_export(args: argparse.Namespace) -> int:
+    from geo.boundaries import layer_to_wgs84_geojson
+
+    _, _, _, geography = _context(args.area)
+    if args.layer not in geography.layers:
+        print(f"error: no {args.layer} layer is loaded; load one with `python -m geo boundaries load`", file=sys.stderr)
+        return 2
+    layer = geography.layers[args.layer]
+    if args.layer == "constituency":
+        from geo.boundaries import select_codes
+
+        layer = select_codes(layer, list(geography.constituencies["code"]))
+    Path(args.output).write_text(json.dumps(layer_to_wgs84_geojson(layer)), encoding="utf-8")
+    print(f"wrote {len(layer.frame)} {args.layer} boundaries to {args.output}")
+    return 0
+
+
+def cmd_vendor(args: argparse.Namespace) -> int:
+    from geo.mapscripts import vendor_scripts
+
+    written = vendor_scripts()
+    print(f"map scripts installed: {len(written)} files under static/vendor")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m geo", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("geocode", help="geocode a CSV of postcodes or coordinates")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--postcode-column")
+    p.set_defaults(func=cmd_geocode)
+
+    b = sub.add_parser("boundaries", help="load, list or export boundary layers")
+    bsub = b.add_subparsers(dest="action", required=True)
+    p = bsub.add_parser("load")
+    p.add_argument("file")
+    p.add_argument("--layer", required=True, choices=("ward", "constituency", "district"))
+    p.add_argument("--code-field")
+    p.add_argument("--name-field")
+    p.add_argument("--vintage")
+    p.set_defaults(func=cmd_boundaries_load)
+    p = bsub.add_parser("list")
+    p.set_defaults(func=cmd_boundaries_list)
+    p = bsub.add_parser("export")
+    p.add_argument("--layer", required=True, choices=("ward", "constituency", "district"))
+    p.add_argument("--area")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_boundaries_export)
+
+    p = sub.add_parser("vendor", help="copy the npm-installed map scripts under static/vendor")
+    p.set_defaults(func=cmd_vendor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (GeoError, ValueError) as exc:  # every domain error is a ValueError with a clear message
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
