@@ -13,6 +13,8 @@ import streamlit as st
 from app_pages import _common
 
 PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
+# A local file: a Material icon here would make the browser fetch it from a font CDN.
+FAVICON = Path(__file__).resolve().parent / "static" / "favicon.png"
 
 # Title, icon and order of the known pages; any other page module is still registered.
 PAGE_INFO: dict[str, tuple[str, str]] = {
@@ -46,7 +48,7 @@ def build_pages() -> list[st.Page]:
     return pages
 
 
-st.set_page_config(page_title="Community asset map", page_icon=":material/diversity_3:", layout="wide")
+st.set_page_config(page_title="Community asset map", page_icon=str(FAVICON), layout="wide")
 navigation = st.navigation(build_pages())
 _common.sidebar()
 navigation.run()

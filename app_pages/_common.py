@@ -6,14 +6,16 @@ call one register or geography function through here, and render the result.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from assets.geography import AreaGeography, area_geography
 from assets.model import SYSTEM_ACTOR, Actor
 from assets.store import Store, open_store
-from geo.gazetteer import Gazetteer, load_gazetteer
 from geo.errors import MapScriptsMissing
 from geo.escaping import escape_markdown
+from geo.gazetteer import Gazetteer, load_gazetteer
 from geo.mapscripts import require_vendored
 from settings import CODEPOINT_ATTRIBUTION, get_settings
 
@@ -123,3 +125,25 @@ def show_record(row, *, fields: list[tuple[str, str]]) -> None:
         if value is None or value == "" or value == ():
             continue
         st.markdown(f"**{label}:** {escape_markdown(value)}")
+
+
+def require_role(what: str, roles: tuple[str, ...]) -> bool:
+    """Whether the acting user's role may do ``what`` here; says so (and offers sign-in) when not.
+
+    Pages use this to explain; the store enforces the same rule whatever the page shows.
+    """
+    who = actor()
+    if who.role in roles:
+        return True
+    st.info(f"You need to be signed in as {' or '.join(roles)} to {what}.")
+    if "account" in {p.stem for p in (Path(__file__).parent).glob("*.py")}:
+        st.page_link("app_pages/account.py", label="Sign in")
+    return False
+
+
+def map_layers(geo: AreaGeography) -> dict:
+    """The boundary layers a map of the area draws: its wards, and its constituencies when loaded."""
+    layers = {"ward": geo.ward_layer}
+    if len(geo.constituencies):
+        layers["constituency"] = geo.constituencies
+    return layers

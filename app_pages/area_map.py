@@ -59,7 +59,7 @@ with map_col:
     if _common.map_scripts_ready():
         fmap = build_assets_map(
             shown,
-            layers={"ward": geography.ward_layer, "constituency": geography.constituencies},
+            layers=_common.map_layers(geography),
             tiles=settings.tiles,
             attribution=f"Postcodes: {CODEPOINT_ATTRIBUTION}",
             category_labels=CATEGORIES,

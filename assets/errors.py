@@ -29,3 +29,7 @@ class NotFound(RegisterError):
 
 class PermissionDenied(RegisterError):
     """The acting user's role does not allow this action."""
+
+
+class MappingError(RegisterError):
+    """A column mapping that names a column the file lacks or a field the register lacks."""

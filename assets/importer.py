@@ -122,7 +122,7 @@ def _location_frame(results) -> pd.DataFrame:
     return pd.DataFrame([result.location for result in results])
 
 
-def _geocode_problems(row: int, located: Mapping[str, object], location: Mapping[str, str]) -> list[Problem]:
+def geocode_problems(row: int, located: Mapping[str, object], location: Mapping[str, str]) -> list[Problem]:
     status = str(located["geocode_status"])
     message = str(located.get("geocode_message") or "")
     if status in _UNLOCATED:
@@ -147,7 +147,7 @@ def _geocode_problems(row: int, located: Mapping[str, object], location: Mapping
     return problems
 
 
-def _place(asset: Asset, located: Mapping[str, object], gazetteer: Gazetteer) -> Asset:
+def place_asset(asset: Asset, located: Mapping[str, object], gazetteer: Gazetteer) -> Asset:
     """The asset with its location and geography filled in from the geocoded row."""
 
     def num(name: str) -> float | None:
@@ -194,7 +194,7 @@ def _compared_fields(mapping: HeaderMapping) -> list[str]:
     return [n for n in dict.fromkeys(names) if n in Asset.__dataclass_fields__] + list(_PLACE_FIELDS)
 
 
-def _changes(existing: Asset, incoming: Asset, names: Sequence[str]) -> dict[str, object]:
+def changed_fields(existing: Asset, incoming: Asset, names: Sequence[str]) -> dict[str, object]:
     changes = {}
     for name in names:
         old, new = getattr(existing, name), getattr(incoming, name)
@@ -263,12 +263,12 @@ def preview_import(
     for i, result in enumerate(results):
         number = result.row
         loc = located.iloc[i].to_dict() if located is not None else {}
-        problems = list(result.problems) + _geocode_problems(number, loc, result.location)
+        problems = list(result.problems) + geocode_problems(number, loc, result.location)
         name = (result.asset.name if result.asset else mapping.cells(table.headers, table.rows[i]).get("name", ""))
         if result.asset is None or any(p.severity == ERROR for p in problems):
             plans[i] = RowPlan(number, REJECTED, name, tuple(problems))
             continue
-        asset = _place(result.asset, loc, gazetteer)
+        asset = place_asset(result.asset, loc, gazetteer)
         asset = replace(
             asset,
             organisation_id=asset.organisation_id or owner,
@@ -294,7 +294,7 @@ def preview_import(
             continue
         matched[i] = target.id
         incoming = replace(asset, id=target.id, external_id=target.external_id or asset.external_id)
-        changes = _changes(target, incoming, compared)
+        changes = changed_fields(target, incoming, compared)
         if changes and not has_verified:
             changes["last_verified"] = today
         plan = plans[i]
@@ -377,7 +377,7 @@ def commit_import(
                 inserts.append(plan.asset)
             elif choice == "update" and candidate is not None and not candidate.other_id.startswith("row "):
                 target = store.get_asset(actor, candidate.other_id)
-                changes = _changes(target, replace(plan.asset, id=target.id), _compared_fields(preview.mapping))
+                changes = changed_fields(target, replace(plan.asset, id=target.id), _compared_fields(preview.mapping))
                 if changes:
                     updates.append((target.id, changes, target.version))
                 else:

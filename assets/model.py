@@ -187,6 +187,8 @@ FIELD_LABELS: dict[str, str] = {
     "town": "Town or city",
     "postcode": "Postcode",
     "lat": "Latitude",
+    "latitude": "Latitude",
+    "longitude": "Longitude",
     "lon": "Longitude",
     "easting": "Easting",
     "northing": "Northing",
