@@ -32,9 +32,16 @@ def normalise_name(name: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
-def match_key(name: str, postcode: str) -> str:
-    """The exact-match key of a record: normalised name and postcode."""
-    return f"{normalise_name(name)}|{str(postcode or '').replace(' ', '').upper()}"
+def match_key(name: str, postcode: str, easting: float | None = None, northing: float | None = None) -> str:
+    """The exact-match key of a record: normalised name and postcode.
+
+    A record placed by coordinates alone is keyed on its position to the nearest 10 m
+    instead, so that two libraries of the same name are never taken for one.
+    """
+    place = str(postcode or "").replace(" ", "").upper()
+    if not place and easting is not None and northing is not None:
+        place = f"@{round(easting, -1):.0f},{round(northing, -1):.0f}"
+    return f"{normalise_name(name)}|{place}"
 
 
 @dataclass(frozen=True)

@@ -282,15 +282,24 @@ def preview_import(
     existing = store.list_assets(actor, statuses=("draft", "published", "archived"))
     by_id = {a.id: a for a in existing}
     by_external = {a.external_id: a for a in existing if a.external_id}
-    by_key = {match_key(a.name, a.postcode): a for a in existing}
+    by_key = {match_key(a.name, a.postcode, a.easting, a.northing): a for a in existing}
     compared = _compared_fields(mapping)
     matched: dict[int, str] = {}
     for i, asset in placed.items():
         ref = asset.external_id
         target = by_id.get(ref) or by_external.get(ref) if ref else None
         if target is None and not ref:
-            target = by_key.get(match_key(asset.name, asset.postcode))
+            target = by_key.get(match_key(asset.name, asset.postcode, asset.easting, asset.northing))
         if target is None:
+            continue
+        earlier = next((j for j, t in matched.items() if t == target.id), None)
+        if earlier is not None:
+            # Two rows of one file name the same record: the later one waits for a person.
+            plans[i] = replace(
+                plans[i],
+                status=DUPLICATE,
+                duplicate=Candidate(f"row {results[earlier].row}", placed[earlier].name, 100.0, 0.0),
+            )
             continue
         matched[i] = target.id
         incoming = replace(asset, id=target.id, external_id=target.external_id or asset.external_id)
@@ -308,14 +317,14 @@ def preview_import(
         )
 
     report(0.9, "Looking for possible duplicates")
-    fresh = [i for i in placed if i not in matched]
+    fresh = [i for i in placed if i not in matched and plans[i].status == NEW]
     if fresh:
         others = pd.DataFrame(
             {
-                "id": [a.id for a in existing if a.id not in set(matched.values())],
-                "name": [a.name for a in existing if a.id not in set(matched.values())],
-                "easting": [a.easting if a.easting is not None else np.nan for a in existing if a.id not in set(matched.values())],
-                "northing": [a.northing if a.northing is not None else np.nan for a in existing if a.id not in set(matched.values())],
+                "id": [a.id for a in existing],
+                "name": [a.name for a in existing],
+                "easting": [np.nan if a.easting is None else a.easting for a in existing],
+                "northing": [np.nan if a.northing is None else a.northing for a in existing],
             }
         )
         candidates = find_near_duplicates(

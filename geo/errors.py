@@ -25,3 +25,11 @@ class BoundaryError(GeoError):
 
 class MapScriptsMissing(GeoError):
     """The map scripts (Leaflet) are not installed under static/vendor."""
+
+
+class PopulationError(GeoError):
+    """A population, LSOA-to-ward lookup or deprivation (IMD) file that cannot be used."""
+
+
+class CoverageError(GeoError):
+    """Coverage cannot be computed or exported from the inputs given (names the input and the fix)."""
