@@ -25,8 +25,7 @@ from openpyxl.utils import get_column_letter
 from assets.model import INTERNAL_FIELDS, Asset
 from assets.schedules import format_schedule
 from assets.taxonomy import ACCESSIBILITY, CATEGORIES, COSTS, FOR_WHOM, KINDS, labels
-
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+from geo.escaping import FORMULA_TRIGGERS, neutralise_cell, restore_cell  # noqa: F401 - re-exported
 
 EXPORT_COLUMNS = (
     "asset_id",
@@ -64,24 +63,6 @@ EXPORT_COLUMNS = (
 )
 INTERNAL_COLUMNS = INTERNAL_FIELDS  # organiser_name, organiser_phone, organiser_email
 COORDINATE_DECIMALS = 6
-
-
-def neutralise_cell(value: Any) -> Any:
-    """Make a cell inert in a spreadsheet: text starting with = + - @ tab CR or LF gets a leading "'".
-
-    Numbers (real numeric types, so a negative float stays a number), dates, booleans
-    and None are returned unchanged.
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
-        return "'" + value
-    return value
-
-
-def restore_cell(value: str) -> str:
-    """Undo :func:`neutralise_cell` on text read back from one of our exports."""
-    if len(value) > 1 and value[0] == "'" and value[1] in FORMULA_TRIGGERS:
-        return value[1:]
-    return value
 
 
 def _months_before(day: date, months: int) -> date:

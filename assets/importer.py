@@ -257,12 +257,13 @@ def preview_import(
 
     report(0.6, "Finding postcodes and wards")
     located = locate_frame(_location_frame(results), gazetteer, geography, online=online) if results else None
+    located_rows = located.to_dict("records") if located is not None else []
 
     plans: list[RowPlan | None] = [None] * len(results)
     placed: dict[int, Asset] = {}
     for i, result in enumerate(results):
         number = result.row
-        loc = located.iloc[i].to_dict() if located is not None else {}
+        loc = located_rows[i]
         problems = list(result.problems) + geocode_problems(number, loc, result.location)
         name = (result.asset.name if result.asset else mapping.cells(table.headers, table.rows[i]).get("name", ""))
         if result.asset is None or any(p.severity == ERROR for p in problems):

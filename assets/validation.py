@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from rapidfuzz import fuzz, process
 
 from assets.errors import MappingError
-from assets.exports import restore_cell
 from assets.model import FIELD_LABELS, STATUSES, Asset
 from assets.schedules import parse_schedule
 from assets.tabular import IMPORT_FIELDS
@@ -34,6 +33,7 @@ from assets.taxonomy import (
     match_kind,
     split_list,
 )
+from geo.escaping import restore_cell
 
 ERROR = "error"
 WARNING = "warning"

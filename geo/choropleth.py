@@ -51,7 +51,7 @@ def format_value(measure: str, value: float) -> str:
         return NO_DATA_TEXT
     if measure.startswith(_SHARES):
         return f"{value:.0%}"
-    if measure.startswith(_COUNTS) and float(value).is_integer():
+    if measure.startswith(_COUNTS) and not measure.endswith("per_1000") and float(value).is_integer():
         return f"{value:,.0f}"
     if measure == "gap_score":
         return f"{value:.3f}"
@@ -81,7 +81,9 @@ def _classify(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return out
 
 
-def _legend(values: np.ndarray, measure: str, classes: int) -> tuple[np.ndarray, list[str], list[dict[str, Any]]]:
+def _legend(
+    values: np.ndarray, measure: str, classes: int
+) -> tuple[np.ndarray, list[str], list[dict[str, Any]]]:
     """Class per value, the colour per value, and the legend rows (colour, text, wards)."""
     edges = class_breaks(values, classes)
     klass = _classify(values, edges)
@@ -91,7 +93,11 @@ def _legend(values: np.ndarray, measure: str, classes: int) -> tuple[np.ndarray,
     for k in range(n_classes):
         low = edges[k]
         high = edges[k + 1] if len(edges) > 1 else edges[0]
-        text = format_value(measure, low) if low == high else f"{format_value(measure, low)} – {format_value(measure, high)}"
+        text = (
+            format_value(measure, low)
+            if low == high
+            else f"{format_value(measure, low)} – {format_value(measure, high)}"
+        )
         rows.append({"colour": palette[k], "text": text, "wards": int((klass == k).sum())})
     if (klass < 0).any():
         rows.append({"colour": NO_DATA_COLOUR, "text": NO_DATA_TEXT, "wards": int((klass < 0).sum())})

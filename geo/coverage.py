@@ -93,7 +93,9 @@ class CoverageResult:
 
     def to_snapshot(self) -> dict[str, Any]:
         """A JSON-ready record of this result, for "change since baseline" later."""
-        ward_columns = ["assets_total", "population", "assets_per_1000"] + [f"assets_{s}" for s in self.categories]
+        ward_columns = ["assets_total", "population", "assets_per_1000"] + [
+            f"assets_{s}" for s in self.categories
+        ]
         wards = {
             str(row["ward_code"]): {
                 "ward_name": str(row["ward_name"]),
@@ -146,7 +148,9 @@ def _percentile(values: pd.Series) -> pd.Series:
 
 def _text_array(values: pd.Series) -> np.ndarray:
     """Object array of stripped strings, "" for missing values."""
-    return pd.Series(values.to_numpy(dtype=object), dtype="string").str.strip().fillna("").to_numpy(dtype=object)
+    return (
+        pd.Series(values.to_numpy(dtype=object), dtype="string").str.strip().fillna("").to_numpy(dtype=object)
+    )
 
 
 def _category_lists(values: pd.Series) -> list[Sequence[str]]:
@@ -205,7 +209,9 @@ def _postcode_points(
         ok = np.isfinite(x) & np.isfinite(y)
         if bounds is not None:
             ok &= _inside(x, y, bounds)
-        points = _Points(x[ok], y[ok], None if ward is None else ward[ok], None if district is None else district[ok])
+        points = _Points(
+            x[ok], y[ok], None if ward is None else ward[ok], None if district is None else district[ok]
+        )
         return points, {}, "postcodes table"
     if gazetteer is None:
         msg = "coverage needs postcode points: pass the gazetteer (load_gazetteer()) or a postcodes table"
@@ -221,7 +227,9 @@ def _postcode_points(
     else:
         rows = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
         district = None
-    points = _Points(gazetteer.easting[rows], gazetteer.northing[rows], np.asarray(gazetteer.ward_code)[rows], district)
+    points = _Points(
+        gazetteer.easting[rows], gazetteer.northing[rows], np.asarray(gazetteer.ward_code)[rows], district
+    )
     names = {str(k): str(v) for k, v in gazetteer.ward_names.items()}
     return points, names, str(gazetteer.version)
 
@@ -354,7 +362,9 @@ class _WalkGrid:
         limit = self.distance + 1e-9
         if self.direct:
             rows = np.arange(n) if candidates is None else np.flatnonzero(candidates)
-            dist, _ = tree.query(self.xy[rows], k=1, distance_upper_bound=limit * (1 + 1e-12), workers=workers)
+            dist, _ = tree.query(
+                self.xy[rows], k=1, distance_upper_bound=limit * (1 + 1e-12), workers=workers
+            )
             out[rows] = dist <= limit
             return out
         wanted = np.ones(len(self.centres), dtype=bool)
@@ -372,7 +382,9 @@ class _WalkGrid:
         out[point_state == 1] = True
         rows = np.flatnonzero(point_state == 2)
         if len(rows):
-            dist, _ = tree.query(self.xy[rows], k=1, distance_upper_bound=limit * (1 + 1e-12), workers=workers)
+            dist, _ = tree.query(
+                self.xy[rows], k=1, distance_upper_bound=limit * (1 + 1e-12), workers=workers
+            )
             out[rows] = dist <= limit
         return out
 
@@ -426,7 +438,9 @@ def _deprivation_frame(deprivation: object) -> tuple[pd.DataFrame | None, str]:
         frame = frame.copy()
         frame.index = frame.index.astype(str)
         return frame, "deprivation by ward (table)"
-    msg = f"deprivation must be a WardDeprivation or a DataFrame by ward_code, not {type(deprivation).__name__}"
+    msg = (
+        f"deprivation must be a WardDeprivation or a DataFrame by ward_code, not {type(deprivation).__name__}"
+    )
     raise CoverageError(msg)
 
 
@@ -562,7 +576,9 @@ def compute_coverage(
         recent = (verified >= pd.Timestamp(cutoff)).fillna(False).to_numpy(dtype=bool)
         excluded_unverified = int((keep & ~recent).sum())
         keep &= recent
-        filters.append(f"verified within {int(verified_within_months)} months (on or after {cutoff.isoformat()})")
+        filters.append(
+            f"verified within {int(verified_within_months)} months (on or after {cutoff.isoformat()})"
+        )
     eligible = assets.loc[keep]
 
     # ---- postcodes and wards of the area
@@ -659,7 +675,9 @@ def compute_coverage(
 
     unmet = _unmet(unmet_demand)
     unmet_values = (
-        np.full(n_wards, np.nan) if unmet is None else unmet.reindex(ward_index).fillna(0).to_numpy(dtype=float)
+        np.full(n_wards, np.nan)
+        if unmet is None
+        else unmet.reindex(ward_index).fillna(0).to_numpy(dtype=float)
     )
 
     # Columns gathered in a dict and built at once: inserting ~80 columns one by one is slow.
@@ -691,13 +709,25 @@ def compute_coverage(
     if frame["imd_score"].notna().any():
         need, need_basis = _percentile(frame["imd_score"]), "IMD score percentile"
     elif frame["imd_mean_decile"].notna().any():
-        need, need_basis = _percentile(-frame["imd_mean_decile"]), "mean IMD decile percentile (no scores loaded)"
+        need, need_basis = (
+            _percentile(-frame["imd_mean_decile"]),
+            "mean IMD decile percentile (no scores loaded)",
+        )
     else:
-        need, need_basis = pd.Series(0.5, index=frame.index), "0.5 for every ward (no deprivation data loaded)"
+        need, need_basis = (
+            pd.Series(0.5, index=frame.index),
+            "0.5 for every ward (no deprivation data loaded)",
+        )
     if frame["assets_per_1000"].notna().any():
-        provision, provision_basis = _percentile(frame["assets_per_1000"]), "assets per 1,000 residents percentile"
+        provision, provision_basis = (
+            _percentile(frame["assets_per_1000"]),
+            "assets per 1,000 residents percentile",
+        )
     else:
-        provision, provision_basis = _percentile(frame["walk_coverage"]), "walk coverage percentile (no population)"
+        provision, provision_basis = (
+            _percentile(frame["walk_coverage"]),
+            "walk coverage percentile (no population)",
+        )
     frame["gap_score"] = (need.fillna(0.5) * (1.0 - provision.fillna(0.5))).round(_GAP_DECIMALS)
     order = frame.sort_values(["gap_score", "ward_code"], ascending=[False, True], kind="mergesort").index
     frame["gap_rank"] = 0
@@ -719,7 +749,9 @@ def compute_coverage(
         if "constituency_code" in eligible.columns
         else np.full(len(counted_rows), "", dtype=object)
     )
-    rollup_codes = sorted(set(constituency_codes[constituency_codes != ""].tolist()) | set(asset_const.tolist()))
+    rollup_codes = sorted(
+        set(constituency_codes[constituency_codes != ""].tolist()) | set(asset_const.tolist())
+    )
     rollup_codes = [c for c in rollup_codes if c] + ([""] if "" in set(asset_const.tolist()) else [])
     c_index = pd.Index(rollup_codes)
     n_roll = len(rollup_codes)
@@ -728,7 +760,9 @@ def compute_coverage(
     c_totals = np.bincount(c_of_asset[c_of_asset >= 0], minlength=n_roll)
     pc = c_of_asset[pair_asset]
     ok = pc >= 0
-    c_by_cat = np.bincount(pc[ok] * len(slugs) + pair_cat[ok], minlength=n_roll * len(slugs)).reshape(n_roll, len(slugs))
+    c_by_cat = np.bincount(pc[ok] * len(slugs) + pair_cat[ok], minlength=n_roll * len(slugs)).reshape(
+        n_roll, len(slugs)
+    )
     ward_c = c_index.get_indexer(constituency_codes.astype(str))
     ward_c[constituency_codes == ""] = -1
     c_columns: dict[str, Any] = {
@@ -758,7 +792,12 @@ def compute_coverage(
     c_columns["unmet_searches"] = (
         np.full(n_roll, np.nan)
         if unmet is None
-        else pd.Series(unmet_values).groupby(ward_c).sum().reindex(range(n_roll)).fillna(0).to_numpy(dtype=float)
+        else pd.Series(unmet_values)
+        .groupby(ward_c)
+        .sum()
+        .reindex(range(n_roll))
+        .fillna(0)
+        .to_numpy(dtype=float)
     )
     c_frame = pd.DataFrame(c_columns)
 
@@ -778,14 +817,14 @@ def compute_coverage(
     for j, slug in enumerate(slugs):
         area_row[f"assets_{slug}"] = int(area_totals[j])
     area_row["population"] = area_pop
-    area_row["assets_per_1000"] = int(totals.sum()) / area_pop * 1000.0 if area_pop and area_pop > 0 else np.nan
+    area_row["assets_per_1000"] = (
+        int(totals.sum()) / area_pop * 1000.0 if area_pop and area_pop > 0 else np.nan
+    )
     area_row["categories_missing"] = _missing_labels(area_totals[None, :], labels)[0]
     area_row["postcodes"] = len(px)
     area_row["walk_coverage"] = area_walk
     for slug in slugs:
-        area_row[f"walk_coverage_{slug}"] = (
-            float(covered_by_cat[slug].mean()) if len(px) else np.nan
-        )
+        area_row[f"walk_coverage_{slug}"] = float(covered_by_cat[slug].mean()) if len(px) else np.nan
     area_row["unmet_searches"] = float(np.nansum(unmet_values)) if unmet is not None else np.nan
     area_frame = pd.DataFrame([area_row])
 
@@ -797,13 +836,17 @@ def compute_coverage(
         "area_code": area_code or "",
         "area_name": area_name,
         "wards": n_wards,
-        "boundary_source": wards.source if wards is not None else f"ward codes of {gazetteer_version} (no polygons)",
+        "boundary_source": wards.source
+        if wards is not None
+        else f"ward codes of {gazetteer_version} (no polygons)",
         "boundary_vintage": wards.vintage if wards is not None else gazetteer_version,
         "boundary_approximate": bool(wards.approximate) if wards is not None else False,
         "boundary_description": wards.describe() if wards is not None else "ward codes of the postcodes",
         "boundary_features_outside_area": area.outside_features,
         "constituency_source": (
-            f"{constituencies.describe()} ({constituencies.source})" if constituencies is not None else "not loaded"
+            f"{constituencies.describe()} ({constituencies.source})"
+            if constituencies is not None
+            else "not loaded"
         ),
         "gazetteer_version": gazetteer_version,
         "population_source": pop_source or "not loaded",
@@ -811,14 +854,18 @@ def compute_coverage(
             population.unmatched["lsoa"].tolist() if isinstance(population, WardPopulation) else []
         ),
         "population_share_covered": (
-            population.share_covered if isinstance(population, WardPopulation) else (1.0 if pop_series is not None else None)
+            population.share_covered
+            if isinstance(population, WardPopulation)
+            else (1.0 if pop_series is not None else None)
         ),
         "population_wards_missing": int(np.isnan(pop).sum()) if pop_series is not None else n_wards,
         "deprivation_source": dep_source or "not loaded",
         "deprivation_unmatched_lsoas": (
             deprivation.unmatched["lsoa"].tolist() if isinstance(deprivation, WardDeprivation) else []
         ),
-        "deprivation_share_covered": deprivation.share_covered if isinstance(deprivation, WardDeprivation) else None,
+        "deprivation_share_covered": deprivation.share_covered
+        if isinstance(deprivation, WardDeprivation)
+        else None,
         "filters": "; ".join(filters) if filters else "all assets",
         "assets_in_frame": n_assets,
         "assets_excluded_status": excluded_status,
@@ -832,9 +879,12 @@ def compute_coverage(
         "need_basis": need_basis,
         "provision_basis": provision_basis,
         "wards_split_between_constituencies": [
-            f"{r.ward_name} ({r.ward_code}): {r.constituency_share:.1%} in its constituency" for r in split.itertuples()
+            f"{r.ward_name} ({r.ward_code}): {r.constituency_share:.1%} in its constituency"
+            for r in split.itertuples()
         ],
-        "unmet_demand": "not loaded" if unmet is None else f"{int(unmet.sum()):,} searches that found nothing",
+        "unmet_demand": "not loaded"
+        if unmet is None
+        else f"{int(unmet.sum()):,} searches that found nothing",
     }
     result = CoverageResult(frame, c_frame, area_frame, dict(zip(slugs, labels, strict=True)), meta)
     if baseline is not None:
@@ -884,10 +934,12 @@ def compare_to_snapshot(result: CoverageResult, snapshot: Mapping[str, Any]) -> 
     """
     wards = _check_snapshot(snapshot)
     before_total = np.array(
-        [_number((wards.get(code) or {}).get("assets_total")) for code in result.wards["ward_code"]], dtype=float
+        [_number((wards.get(code) or {}).get("assets_total")) for code in result.wards["ward_code"]],
+        dtype=float,
     )
     before_rate = np.array(
-        [_number((wards.get(code) or {}).get("assets_per_1000")) for code in result.wards["ward_code"]], dtype=float
+        [_number((wards.get(code) or {}).get("assets_per_1000")) for code in result.wards["ward_code"]],
+        dtype=float,
     )
     return pd.DataFrame(
         {
@@ -906,8 +958,12 @@ def _with_changes(result: CoverageResult, snapshot: Mapping[str, Any]) -> Covera
     wards["change_per_1000"] = changes["change_per_1000"].to_numpy()
     area = result.area.copy()
     before_area = snapshot.get("area") if isinstance(snapshot.get("area"), Mapping) else {}
-    area["change_assets_total"] = area["assets_total"].astype(float) - _number(before_area.get("assets_total"))
-    area["change_per_1000"] = area["assets_per_1000"].astype(float) - _number(before_area.get("assets_per_1000"))
+    area["change_assets_total"] = area["assets_total"].astype(float) - _number(
+        before_area.get("assets_total")
+    )
+    area["change_per_1000"] = area["assets_per_1000"].astype(float) - _number(
+        before_area.get("assets_per_1000")
+    )
     # Wards added since, or dropped from, the baseline are named so a change is not misread.
     snapshot_wards = set(_check_snapshot(snapshot))
     current = set(wards["ward_code"])

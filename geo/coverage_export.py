@@ -235,7 +235,13 @@ def _write_xlsx(result: CoverageResult, target: Target, about: Mapping[str, Any]
     workbook.remove(workbook.active)
     _sheet(workbook, "Wards", result.wards, ward_columns(result), "C2")
     lead = ("constituency_code", "constituency_name", "wards")
-    _sheet(workbook, "Constituencies", result.constituencies, _level_columns(result.constituencies, lead, result.categories), "C2")
+    _sheet(
+        workbook,
+        "Constituencies",
+        result.constituencies,
+        _level_columns(result.constituencies, lead, result.categories),
+        "C2",
+    )
     area_lead = ("area_code", "area_name", "wards")
     _sheet(workbook, "Area", result.area, _level_columns(result.area, area_lead, result.categories), "C2")
     sheet = workbook.create_sheet("About")
@@ -249,7 +255,9 @@ def _write_xlsx(result: CoverageResult, target: Target, about: Mapping[str, Any]
     workbook.save(target)
 
 
-def _geometries(ward_geometries: BoundaryLayer | gpd.GeoDataFrame | None, result: CoverageResult) -> gpd.GeoSeries:
+def _geometries(
+    ward_geometries: BoundaryLayer | gpd.GeoDataFrame | None, result: CoverageResult
+) -> gpd.GeoSeries:
     if ward_geometries is None:
         msg = "GeoJSON and GeoPackage exports need ward boundaries: load a ward boundary layer, or export CSV/XLSX"
         raise CoverageError(msg)
@@ -289,7 +297,9 @@ def _write_geojson(result: CoverageResult, target: Target, ward_geometries) -> N
         }
         for props, geom in zip(_properties(result, columns), wgs, strict=True)
     ]
-    text = json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(
+        {"type": "FeatureCollection", "features": features}, ensure_ascii=False, allow_nan=False
+    )
     handle, owned = _open_target(target)
     try:
         handle.write(text.encode("utf-8"))
@@ -301,7 +311,9 @@ def _write_geojson(result: CoverageResult, target: Target, ward_geometries) -> N
 def _write_gpkg(result: CoverageResult, target: Target, ward_geometries) -> None:
     columns = ward_columns(result)
     geoms = _geometries(ward_geometries, result)
-    frame = gpd.GeoDataFrame(pd.DataFrame(_properties(result, columns), columns=columns), geometry=geoms.to_numpy(), crs=27700)
+    frame = gpd.GeoDataFrame(
+        pd.DataFrame(_properties(result, columns), columns=columns), geometry=geoms.to_numpy(), crs=27700
+    )
     if isinstance(target, str | os.PathLike):
         frame.to_file(target, layer="wards", driver="GPKG", engine="pyogrio")
         return

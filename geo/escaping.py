@@ -131,3 +131,28 @@ def escape_markdown(text: object) -> str:
     lines = _as_text(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     # Leading spaces would turn a line into a code block; a hard break keeps the lines apart.
     return "  \n".join(line.strip().translate(_MARKDOWN_TABLE) for line in lines)
+
+
+# --------------------------------------------------------------------------- spreadsheets
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def neutralise_cell(value: object) -> object:
+    """Make an exported cell inert in a spreadsheet: THE one formula-injection guard.
+
+    Text starting with = + - @ tab CR or LF gets a leading apostrophe, so Excel,
+    LibreOffice and Google Sheets show it as text instead of running it. Numbers (real
+    numeric types, so a negative float stays a number), dates, booleans and None are
+    returned unchanged.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def restore_cell(value: str) -> str:
+    """Undo :func:`neutralise_cell` on text read back from one of our own exports."""
+    if len(value) > 1 and value[0] == "'" and value[1] in FORMULA_TRIGGERS:
+        return value[1:]
+    return value

@@ -289,7 +289,10 @@ class WardDeprivation:
         text = f"{self.source}: {self.matched_lsoas:,} of {total:,} LSOAs used, {self.share_covered:.1%} of residents"
         if len(self.unmatched):
             reasons = self.unmatched.groupby("reason")["population"].agg(["size", "sum"])
-            parts = [f"{int(row['size']):,} {reason} ({row['sum']:,.0f} residents)" for reason, row in reasons.iterrows()]
+            parts = [
+                f"{int(row['size']):,} {reason} ({row['sum']:,.0f} residents)"
+                for reason, row in reasons.iterrows()
+            ]
             text += "; left out: " + "; ".join(parts)
         return text
 
@@ -404,11 +407,15 @@ def _numbers(values: pd.Series, column: str, source: str, *, integer: bool = Fal
     return parsed
 
 
-def _codes(frame: pd.DataFrame, column: str, source: str, number_column: str | None = None) -> tuple[pd.DataFrame, int]:
+def _codes(
+    frame: pd.DataFrame, column: str, source: str, number_column: str | None = None
+) -> tuple[pd.DataFrame, int]:
     """Keep rows with a GSS code; skip note rows (no code, no number); report the rest."""
     codes = frame[column].astype(str).str.strip().str.upper()
     valid = codes.str.match(_GSS.pattern)
-    empty_number = frame[number_column].astype(str).str.strip() == "" if number_column else pd.Series(True, frame.index)
+    empty_number = (
+        frame[number_column].astype(str).str.strip() == "" if number_column else pd.Series(True, frame.index)
+    )
     notes = ~valid & (empty_number | (codes == ""))
     bad = ~valid & ~notes
     if bad.any():
@@ -422,7 +429,10 @@ def _codes(frame: pd.DataFrame, column: str, source: str, number_column: str | N
     kept[column] = codes[valid]
     dupes = kept[column][kept[column].duplicated(keep=False)]
     if len(dupes):
-        items = [f"{code} (lines {', '.join(str(i) for i in lines)})" for code, lines in dupes.groupby(dupes).groups.items()]
+        items = [
+            f"{code} (lines {', '.join(str(i) for i in lines)})"
+            for code, lines in dupes.groupby(dupes).groups.items()
+        ]
         msg = f"{source}: each code may appear once in {column!r}; repeated: {_listing(items)}"
         raise PopulationError(msg)
     return kept, int(notes.sum())
@@ -486,7 +496,9 @@ def read_population(data_or_path: Source, *, filename: str | None = None) -> Pop
     ward_column, ward_year = _match(columns, _WARD_CODE)
     value_column, _ = _match(columns, _POPULATION)
     if value_column in (lsoa_column, ward_column):
-        value_column = next((c for c in columns if c not in (lsoa_column, ward_column) and _match([c], _POPULATION)[0]), None)
+        value_column = next(
+            (c for c in columns if c not in (lsoa_column, ward_column) and _match([c], _POPULATION)[0]), None
+        )
     if value_column is None:
         msg = f"{source}: no population column (looked for 'population', 'All Ages', 'pop'); columns are {columns}"
         raise PopulationError(msg)
@@ -512,7 +524,9 @@ def read_population(data_or_path: Source, *, filename: str | None = None) -> Pop
         raise PopulationError(msg)
     _check_prefixes(kept[column], level, column, source)
     values = _numbers(kept[value_column], value_column, source)
-    population = pd.Series(values.to_numpy(), index=pd.Index(kept[column].to_numpy(), name="code"), name="population")
+    population = pd.Series(
+        values.to_numpy(), index=pd.Index(kept[column].to_numpy(), name="code"), name="population"
+    )
     name_column, _ = _match(columns, name_patterns) if name_patterns else (None, "")
     names = (
         pd.Series(kept[name_column].to_numpy(), index=population.index, name="name")
@@ -557,8 +571,12 @@ def read_lsoa_ward_lookup(data_or_path: Source, *, filename: str | None = None) 
     ward = frame[ward_column].astype(str).str.strip().str.upper()
     blank = (lsoa == "") & (ward == "")
     frame, lsoa, ward = frame[~blank], lsoa[~blank], ward[~blank]
-    problems = [f"line {line}: LSOA {code!r}" for line, code in lsoa[~lsoa.str[:3].isin(LSOA_PREFIXES)].items()]
-    problems += [f"line {line}: ward {code!r}" for line, code in ward[~ward.str[:3].isin(WARD_PREFIXES)].items()]
+    problems = [
+        f"line {line}: LSOA {code!r}" for line, code in lsoa[~lsoa.str[:3].isin(LSOA_PREFIXES)].items()
+    ]
+    problems += [
+        f"line {line}: ward {code!r}" for line, code in ward[~ward.str[:3].isin(WARD_PREFIXES)].items()
+    ]
     if problems:
         msg = (
             f"{source}: columns {lsoa_column!r} and {ward_column!r} must hold LSOA codes (E01...) and "
@@ -570,7 +588,9 @@ def read_lsoa_ward_lookup(data_or_path: Source, *, filename: str | None = None) 
             "lsoa_code": lsoa.to_numpy(),
             "ward_code": ward.to_numpy(),
             "ward_name": frame[ward_name].to_numpy() if ward_name else "",
-            "district_code": frame[district_column].str.strip().str.upper().to_numpy() if district_column else "",
+            "district_code": frame[district_column].str.strip().str.upper().to_numpy()
+            if district_column
+            else "",
             "district_name": frame[district_name].to_numpy() if district_name else "",
         },
         index=lsoa.index,
@@ -579,7 +599,8 @@ def read_lsoa_ward_lookup(data_or_path: Source, *, filename: str | None = None) 
     conflicts = pairs[pairs["lsoa_code"].duplicated(keep=False)]
     if len(conflicts):
         items = [
-            f"{code} -> {', '.join(group['ward_code'])}" for code, group in conflicts.groupby("lsoa_code", sort=True)
+            f"{code} -> {', '.join(group['ward_code'])}"
+            for code, group in conflicts.groupby("lsoa_code", sort=True)
         ]
         msg = f"{source}: each LSOA must belong to one ward (a best-fit lookup); listed under several: {_listing(items)}"
         raise PopulationError(msg)
@@ -628,8 +649,14 @@ def read_imd(data_or_path: Source, *, filename: str | None = None) -> ImdTable:
         items = [f"line {line}: {value:g}" for line, value in decile[outside].items()]
         msg = f"{source}: column {decile_column!r} must hold deciles 1 to 10; not so on {_listing(items)}"
         raise PopulationError(msg)
-    score = _numbers(kept[score_column], score_column, source) if score_column else pd.Series(np.nan, kept.index)
-    rank = _numbers(kept[rank_column], rank_column, source, integer=True) if rank_column else pd.Series(np.nan, kept.index)
+    score = (
+        _numbers(kept[score_column], score_column, source) if score_column else pd.Series(np.nan, kept.index)
+    )
+    rank = (
+        _numbers(kept[rank_column], rank_column, source, integer=True)
+        if rank_column
+        else pd.Series(np.nan, kept.index)
+    )
     out = pd.DataFrame(
         {"score": score.to_numpy(), "rank": rank.to_numpy(), "decile": decile.astype(int).to_numpy()},
         index=pd.Index(kept[lsoa_column].to_numpy(), name="lsoa"),
@@ -686,8 +713,16 @@ def population_by_ward(pop: PopulationTable, lookup: LsoaWardLookup | None = Non
     lsoa_pop = pop.population
     ward = lookup.frame["ward_code"].reindex(lsoa_pop.index)
     matched = ward.notna().to_numpy()
-    by_ward = lsoa_pop[matched].groupby(ward[matched].to_numpy()).sum().rename("population").rename_axis("ward_code")
-    unmatched = pd.DataFrame({"lsoa": lsoa_pop.index[~matched].to_numpy(), "population": lsoa_pop.to_numpy()[~matched]})
+    by_ward = (
+        lsoa_pop[matched]
+        .groupby(ward[matched].to_numpy())
+        .sum()
+        .rename("population")
+        .rename_axis("ward_code")
+    )
+    unmatched = pd.DataFrame(
+        {"lsoa": lsoa_pop.index[~matched].to_numpy(), "population": lsoa_pop.to_numpy()[~matched]}
+    )
     total = float(lsoa_pop.sum())
     share = float(lsoa_pop[matched].sum()) / total if total > 0 else 0.0
     source = f"{pop.describe()} via {lookup.describe()}"
