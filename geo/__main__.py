@@ -100,7 +100,11 @@ def cmd_boundaries_load(args: argparse.Namespace) -> int:
     from geo.boundaries import read_boundary_file
 
     layer = read_boundary_file(
-        Path(args.file), args.layer, code_field=args.code_field, name_field=args.name_field, vintage=args.vintage
+        Path(args.file),
+        args.layer,
+        code_field=args.code_field,
+        name_field=args.name_field,
+        vintage=args.vintage,
     )
     open_store(get_settings().database_url).save_boundary_layer(SYSTEM_ACTOR, layer)
     print(f"loaded {len(layer.frame)} {args.layer} boundaries from {layer.source} (vintage {layer.vintage})")
@@ -129,7 +133,10 @@ def cmd_boundaries_export(args: argparse.Namespace) -> int:
 
     _, _, _, geography = _context(args.area)
     if args.layer not in geography.layers:
-        print(f"error: no {args.layer} layer is loaded; load one with `python -m geo boundaries load`", file=sys.stderr)
+        print(
+            f"error: no {args.layer} layer is loaded; load one with `python -m geo boundaries load`",
+            file=sys.stderr,
+        )
         return 2
     layer = geography.layers[args.layer]
     if args.layer == "constituency":
@@ -138,6 +145,21 @@ def cmd_boundaries_export(args: argparse.Namespace) -> int:
         layer = select_codes(layer, list(geography.constituencies["code"]))
     Path(args.output).write_text(json.dumps(layer_to_wgs84_geojson(layer)), encoding="utf-8")
     print(f"wrote {len(layer.frame)} {args.layer} boundaries to {args.output}")
+    return 0
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from assets.coverage_report import area_coverage, export_coverage
+
+    store, actor, gazetteer, geography = _context(args.area)
+    result = area_coverage(store, actor, gazetteer, geography, verified_only=args.verified_only, baseline_id=args.baseline)
+    data = export_coverage(result, geography, args.format, by=args.by, verified_only=args.verified_only)
+    Path(args.output).write_bytes(data)
+    rows = result.wards if args.by == "ward" else result.constituencies
+    noun = "wards" if args.by == "ward" else "constituencies"
+    print(f"wrote coverage of {len(rows)} {noun} of {geography.area_name} to {args.output}")
+    for problem in result.meta.get("reference_problems", []):
+        print(f"note: {problem}", file=sys.stderr)
     return 0
 
 
@@ -175,6 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--area")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=cmd_boundaries_export)
+
+    p = sub.add_parser("coverage", help="coverage-gap table by ward or constituency")
+    p.add_argument("--area")
+    p.add_argument("--by", choices=("ward", "constituency"), default="ward")
+    p.add_argument("--format", choices=("csv", "xlsx", "geojson", "gpkg"), default="csv")
+    p.add_argument("--verified-only", action="store_true", help="count only records verified in the last 12 months")
+    p.add_argument("--baseline", help="a saved snapshot id: adds the change since then")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_coverage)
 
     p = sub.add_parser("vendor", help="copy the npm-installed map scripts under static/vendor")
     p.set_defaults(func=cmd_vendor)

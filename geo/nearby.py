@@ -722,7 +722,8 @@ def unmet_demand_keys(
 # --------------------------------------------------------------------------- the Map page and the CLI
 
 
-def _months_before(day: date, months: int) -> date:
+def months_before(day: date, months: int) -> date:
+    """The same day ``months`` calendar months earlier (clamped to the month's end: 31 Mar → 28 Feb)."""
     year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
     month += 1
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
@@ -784,7 +785,7 @@ def filter_assets(
         if verified_within_months < 0:
             msg = f"verified within {verified_within_months} months: the number of months cannot be negative"
             raise GeoError(msg)
-        cutoff = pd.Timestamp(_months_before(today, int(verified_within_months)))
+        cutoff = pd.Timestamp(months_before(today, int(verified_within_months)))
         verified = pd.to_datetime(assets["last_verified"], errors="coerce")
         keep &= (verified >= cutoff).to_numpy(dtype=bool, na_value=False)
     return assets.loc[keep]

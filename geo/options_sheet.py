@@ -28,7 +28,7 @@ from xml.sax.saxutils import escape as xml_escape
 import pandas as pd
 
 from geo.escaping import escape_html
-from geo.nearby import describe_radius, flag, next_dates, public_postcode
+from geo.nearby import describe_radius, flag, months_before, next_dates, public_postcode
 
 PRIVATE_ADDRESS = "Meets at a private address — contact the organiser"
 STALE_MONTHS = 12
@@ -102,17 +102,12 @@ def _as_date(value: object) -> date | None:
     return None
 
 
-def _months_between(earlier: date, later: date) -> int:
-    months = (later.year - earlier.year) * 12 + later.month - earlier.month
-    return months - (later.day < earlier.day)
-
-
 def _stale_note(row: Mapping[str, Any], today: date) -> str:
     verified = _as_date(row.get("last_verified"))
     stale = row.get("stale")
     if stale is None or stale is pd.NA or (isinstance(stale, float) and math.isnan(stale)):
         # No stale flag from the store: judge by the date (never verified counts as stale).
-        stale = verified is None or _months_between(verified, today) >= STALE_MONTHS
+        stale = verified is None or verified < months_before(today, STALE_MONTHS)
     if not bool(stale):
         return ""
     if verified is None:
