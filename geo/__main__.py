@@ -163,6 +163,57 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_nearby(args: argparse.Namespace) -> int:
+    from assets.exports import write_csv
+    from assets.nearby_service import search_nearby
+    from assets.taxonomy import ACCESSIBILITY, CATEGORIES
+    from geo.nearby import NearbyQuery, nearby_rows
+
+    store, actor, gazetteer, geography = _context()
+    query = NearbyQuery(
+        radius_m=args.radius,
+        categories=tuple(args.category or ()),
+        day=args.day.upper()[:2] if args.day else None,
+        time=args.time,
+        free_only=args.free,
+        step_free=args.step_free,
+    )
+    unknown = [c for c in query.categories if c not in CATEGORIES]
+    if unknown:
+        print(f"error: unknown category {unknown[0]!r}; use one of: {', '.join(CATEGORIES)}", file=sys.stderr)
+        return 2
+    result = search_nearby(store, actor, gazetteer, geography, query, text=args.query)
+    rows = nearby_rows(result.frame, category_labels=CATEGORIES, access_labels=ACCESSIBILITY)
+    write_csv(rows, args.output)
+    print(f"{result.found} options {result.description} written to {args.output}")
+    return 0
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from assets.taxonomy import ACCESSIBILITY, CATEGORIES, KINDS
+    from geo.maps import build_assets_map, render_map_html
+    from settings import CODEPOINT_ATTRIBUTION
+
+    store, actor, _, geography = _context(args.area)
+    frame = store.assets_frame(actor, statuses=("published",))
+    layers = {"ward": geography.ward_layer}
+    if len(geography.constituencies):
+        layers["constituency"] = geography.constituencies
+    fmap = build_assets_map(
+        frame,
+        layers=layers,
+        tiles=get_settings().tiles,
+        mode="inline",
+        attribution=f"Postcodes: {CODEPOINT_ATTRIBUTION}",
+        category_labels=CATEGORIES,
+        access_labels=ACCESSIBILITY,
+        kind_labels=KINDS,
+    )
+    Path(args.output).write_text(render_map_html(fmap), encoding="utf-8")
+    print(f"wrote a map of {len(frame)} assets in {geography.area_name} to {args.output} (works offline)")
+    return 0
+
+
 def cmd_vendor(args: argparse.Namespace) -> int:
     from geo.mapscripts import vendor_scripts
 
@@ -206,6 +257,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", help="a saved snapshot id: adds the change since then")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=cmd_coverage)
+
+    p = sub.add_parser("nearby", help="community options near a postcode, sector or outward code")
+    p.add_argument("query", help='a full postcode, a sector ("B13 9") or an outward code ("B13")')
+    p.add_argument("--radius", type=float, default=1609.0, help="metres (default 1,609: one mile)")
+    p.add_argument("--category", action="append", help="a category slug; repeat for several")
+    p.add_argument("--day", help="MO, TU, … or Monday, Tuesday, …")
+    p.add_argument("--time", choices=("morning", "afternoon", "evening"))
+    p.add_argument("--free", action="store_true")
+    p.add_argument("--step-free", action="store_true")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_nearby)
+
+    p = sub.add_parser("map", help="the Map page's map as one self-contained HTML file")
+    p.add_argument("--area")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_map)
 
     p = sub.add_parser("vendor", help="copy the npm-installed map scripts under static/vendor")
     p.set_defaults(func=cmd_vendor)
