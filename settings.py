@@ -21,6 +21,11 @@ CODEPOINT_ATTRIBUTION = (
     "Contains National Statistics data © Crown copyright and database right 2025"
 )
 
+# The same notice in a form short enough for a map's corner; pages carry the full one.
+CODEPOINT_ATTRIBUTION_SHORT = (
+    "Contains OS, Royal Mail and National Statistics data © Crown copyright and database right 2025"
+)
+
 _TRUE = {"1", "true", "yes", "on"}
 
 

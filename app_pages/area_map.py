@@ -12,7 +12,7 @@ from app_pages import _common
 from assets.taxonomy import ACCESSIBILITY, CATEGORIES, KINDS, labels
 from geo.maps import assets_at, build_assets_map
 from geo.nearby import filter_assets
-from settings import CODEPOINT_ATTRIBUTION, get_settings
+from settings import CODEPOINT_ATTRIBUTION_SHORT, get_settings
 
 settings = get_settings()
 geography = _common.geography()
@@ -61,7 +61,7 @@ with map_col:
             shown,
             layers=_common.map_layers(geography),
             tiles=settings.tiles,
-            attribution=f"Postcodes: {CODEPOINT_ATTRIBUTION}",
+            attribution=CODEPOINT_ATTRIBUTION_SHORT,
             category_labels=CATEGORIES,
             access_labels=ACCESSIBILITY,
             kind_labels=KINDS,

@@ -16,7 +16,7 @@ from geo.errors import GeoError
 from geo.maps import build_assets_map
 from geo.nearby import NearbyQuery
 from geo.options_sheet import options_sheet_html, options_sheet_pdf
-from settings import CODEPOINT_ATTRIBUTION, get_settings
+from settings import CODEPOINT_ATTRIBUTION, CODEPOINT_ATTRIBUTION_SHORT, get_settings
 
 RADII = {400: "400 m (about 5 minutes' walk)", 800: "800 m (about 10 minutes)", 1609: "1 mile (about 25 minutes)",
          3219: "2 miles", 5000: "5 km"}
@@ -89,7 +89,7 @@ with map_col:
             frame, layers=_common.map_layers(geography), tiles=settings.tiles,
             center=(result.centre_lat, result.centre_lon) if result is not None else None,
             radius_circle=float(radius) if result is not None else None,
-            attribution=f"Postcodes: {CODEPOINT_ATTRIBUTION}", category_labels=CATEGORIES,
+            attribution=CODEPOINT_ATTRIBUTION_SHORT, category_labels=CATEGORIES,
             access_labels=ACCESSIBILITY, kind_labels=KINDS,
         )
         state = st_folium(fmap, key="nearby_map", height=560, returned_objects=["last_clicked"])

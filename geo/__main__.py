@@ -192,7 +192,6 @@ def cmd_nearby(args: argparse.Namespace) -> int:
 def cmd_map(args: argparse.Namespace) -> int:
     from assets.taxonomy import ACCESSIBILITY, CATEGORIES, KINDS
     from geo.maps import build_assets_map, render_map_html
-    from settings import CODEPOINT_ATTRIBUTION
 
     store, actor, _, geography = _context(args.area)
     frame = store.assets_frame(actor, statuses=("published",))
@@ -204,7 +203,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         layers=layers,
         tiles=get_settings().tiles,
         mode="inline",
-        attribution=f"Postcodes: {CODEPOINT_ATTRIBUTION}",
+        attribution=CODEPOINT_ATTRIBUTION_SHORT,
         category_labels=CATEGORIES,
         access_labels=ACCESSIBILITY,
         kind_labels=KINDS,

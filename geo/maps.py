@@ -768,7 +768,8 @@ def build_assets_map(
             tooltip="Search centre",
         ).add_to(search)
         search.add_to(m)
-    elif payload["rows"]:
+    elif payload["rows"] and not bounds:
+        # With boundaries drawn the view is the area; records over the border stay on the map.
         lats = [row[0] for row in payload["rows"]]
         lons = [row[1] for row in payload["rows"]]
         bounds.extend([[min(lats), min(lons)], [max(lats), max(lons)]])
