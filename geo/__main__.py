@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from geo.errors import GeoError
-from settings import get_settings
+from settings import CODEPOINT_ATTRIBUTION_SHORT, get_settings
 
 warnings.filterwarnings("ignore", message=".*OSTN15.*")
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-
 from apptest_util import open_page
+from test_pages_coordinator import _one_asset
+
 from assets.coverage_report import save_reference_file
 from assets.model import SYSTEM_ACTOR
 from assets.store import open_store
 from geo.boundaries import read_boundary_file
 from settings import get_settings
-from test_pages_coordinator import _one_asset
 
 
 @pytest.fixture()

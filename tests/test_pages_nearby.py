@@ -6,8 +6,8 @@ import logging
 from pathlib import Path
 
 import pytest
-
 from apptest_util import open_page
+
 from assets.__main__ import main as assets_main
 from assets.model import SYSTEM_ACTOR
 from assets.store import open_store
