@@ -6,10 +6,11 @@ call one register or geography function through here, and render the result.
 
 from __future__ import annotations
 
-from pathlib import Path
+from datetime import date
 
 import streamlit as st
 
+from assets import auth, permissions
 from assets.geography import AreaGeography, area_geography
 from assets.model import SYSTEM_ACTOR, Actor
 from assets.store import Store, open_store
@@ -27,7 +28,10 @@ INDEX_SPINNER = (
 
 @st.cache_resource(show_spinner=False)
 def _open_store(url: str) -> Store:
-    return open_store(url)
+    opened = open_store(url)
+    # Unattended deployments name their first administrator in the settings (once per process).
+    auth.ensure_administrator_from_settings(opened)
+    return opened
 
 
 def store() -> Store:
@@ -46,12 +50,37 @@ def gazetteer() -> Gazetteer:
         return _load_gazetteer(str(get_settings().codepoint_zip))
 
 
+def sso_configured() -> bool:
+    """Whether single sign-on is set up (an [auth] section in .streamlit/secrets.toml)."""
+    try:
+        return "auth" in st.secrets
+    except FileNotFoundError:  # no secrets file at all (Streamlit's error is a subclass)
+        return False
+
+
+def _sso_identity() -> auth.SsoIdentity | None:
+    if not sso_configured() or not st.user.get("is_logged_in"):
+        return None
+    return auth.SsoIdentity(email=str(st.user.get("email") or ""), email_verified=st.user.get("email_verified"))
+
+
 def actor() -> Actor:
-    """The acting user: the signed-in user, else the configured local user."""
-    signed_in = st.session_state.get("actor")
-    if signed_in is not None:
-        return signed_in
-    return store().local_actor()
+    """The acting user: the signed-in user (password or single sign-on), else the public.
+
+    Read again on every call (see :func:`assets.auth.current_actor`): a disabled account or
+    a changed role takes effect at the next click, and idle sessions end.
+    """
+    who = auth.current_actor(store(), st.session_state, sso=_sso_identity())
+    if st.session_state.pop(auth.SSO_LOGOUT_KEY, False) and sso_configured():
+        st.logout()  # the provider's cookie would sign the idle visitor straight back in
+    return who
+
+
+def sign_out() -> None:
+    """End the visitor's session (and the single sign-on one, when there is one)."""
+    auth.end_session(st.session_state)
+    if _sso_identity() is not None:
+        st.logout()
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -84,10 +113,45 @@ def sidebar() -> None:
     with st.sidebar:
         st.caption(f"Area: {settings.area_code}")
         who = actor()
-        st.caption(f"Acting as: {who.name or who.email} ({who.role})")
+        if who.role == "public":
+            st.caption("Not signed in.")
+            st.page_link("app_pages/account.py", label="Sign in", icon=":material/login:")
+        else:
+            st.caption(escape_markdown(f"Signed in as {who.name or who.email} ({who.role})"))
+            st.button("Sign out", key="sidebar_sign_out", on_click=sign_out)
+
+
+def gate(url_path: str) -> bool:
+    """Whether the visitor may open the page at ``url_path`` now; when not, says why instead.
+
+    Every page shows the one-time set-up notice while no administrator exists. While the
+    public view is off, a visitor who has not signed in sees only the Sign in page.
+    """
+    current = store()
+    is_account = url_path == "account"
+    notice = st.session_state.pop(auth.NOTICE_KEY, None)
+    if notice:
+        say("info", notice)
+    if current.needs_first_administrator() and not is_account:
+        st.warning("No administrator exists yet. Create the first one on the one-time set-up page.")
+        st.page_link("app_pages/account.py", label="Set up the first administrator", icon=":material/key:")
+    if is_account or actor().role != "public" or current.public_view():
+        return True
+    st.title("Sign in to see the register")
+    st.info(permissions.PUBLIC_VIEW_OFF.capitalize() + ".")
+    st.page_link("app_pages/account.py", label="Sign in", icon=":material/login:")
+    return False
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _housekeeping(url: str, day: str) -> int:
+    # Once a day per process: personal data must not outlive its purpose even when
+    # nobody remembers to run `python -m assets retention`.
+    return _open_store(url).erase_expired_contacts(SYSTEM_ACTOR)
 
 
 def footer() -> None:
+    _housekeeping(get_settings().database_url, date.today().isoformat())
     lines = [f"Postcodes: OS Code-Point Open. {CODEPOINT_ATTRIBUTION}."]
     try:
         lines.extend(geography().sources())
@@ -130,14 +194,24 @@ def show_record(row, *, fields: list[tuple[str, str]]) -> None:
 def require_role(what: str, roles: tuple[str, ...]) -> bool:
     """Whether the acting user's role may do ``what`` here; says so (and offers sign-in) when not.
 
-    Pages use this to explain; the store enforces the same rule whatever the page shows.
+    Pages use this to explain and show a sign-in prompt instead of their content; the store
+    enforces the same rule (:mod:`assets.permissions`) whatever the page shows.
     """
     who = actor()
-    if who.role in roles:
+    if who.role in roles or who.role == "administrator":
         return True
-    st.info(f"You need to be signed in as {' or '.join(roles)} to {what}.")
-    if "account" in {p.stem for p in (Path(__file__).parent).glob("*.py")}:
-        st.page_link("app_pages/account.py", label="Sign in")
+    needed = " or ".join(dict.fromkeys((*roles, "administrator")))
+    if who.role == "public":
+        st.info(f"Sign in as {needed} to {what}.")
+        st.page_link("app_pages/account.py", label="Sign in", icon=":material/login:")
+    else:
+        st.warning(
+            escape_markdown(
+                f"You are signed in as {who.email} ({who.role}); to {what} you need to be {needed}. "
+                "Ask an administrator if you need this, or sign in with another account."
+            )
+        )
+        st.page_link("app_pages/account.py", label="Your account", icon=":material/person:")
     return False
 
 

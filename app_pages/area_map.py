@@ -9,10 +9,14 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from app_pages import _common
+from assets.errors import RegisterError
 from assets.taxonomy import ACCESSIBILITY, CATEGORIES, KINDS, labels
 from geo.maps import assets_at, build_assets_map
 from geo.nearby import filter_assets
 from settings import CODEPOINT_ATTRIBUTION_SHORT, get_settings
+
+REPORT_REASONS = {"no_longer_running": "No longer running", "details_wrong": "Details wrong",
+                  "wrong_place": "Wrong place", "other": "Other"}
 
 settings = get_settings()
 geography = _common.geography()
@@ -121,3 +125,16 @@ for asset_id in selected[:5]:
             st.caption("Meets at a private address: shown at postcode-sector level. Contact the organiser.")
         if row.get("stale"):
             st.warning("Not verified for over a year: check it is still running.")
+        if _common.actor().role != "public":
+            with st.popover("Report a problem"):
+                with st.form(f"report_{asset_id}", border=False):
+                    reason = st.selectbox("What is wrong", list(REPORT_REASONS), format_func=REPORT_REASONS.get,
+                                          key=f"report_reason_{asset_id}")
+                    note = st.text_area("Details", key=f"report_note_{asset_id}")
+                    if st.form_submit_button("Send to the organisation that keeps this record"):
+                        try:
+                            _common.store().report_problem(_common.actor(), asset_id, reason, note.strip())
+                        except RegisterError as exc:
+                            _common.say("error", str(exc))
+                        else:
+                            st.success("Thank you: the report is on their review page.")

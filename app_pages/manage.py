@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import date
 
 import pandas as pd
@@ -9,6 +10,7 @@ import streamlit as st
 
 from app_pages import _asset_form, _common
 from assets.errors import RegisterError, StaleVersion
+from assets.exports import write_csv
 from assets.forms import check_asset, save_edit
 from assets.model import STATUSES
 from assets.taxonomy import CATEGORIES, KINDS, labels
@@ -117,10 +119,15 @@ if _common.require_role("manage records", ("administrator", "coordinator")):
             _asset_form.location_preview(PREFIX)
             _asset_form.render_form(PREFIX, submit_label="Save changes", on_submit=save)
         with history_tab:
-            history = pd.DataFrame(store.history(who, record.id))
+            entries = store.history(who, record.id)
+            history = pd.DataFrame(entries)
             if len(history):
-                history = history.rename(columns=str.capitalize)
-                st.dataframe(history.astype(str), hide_index=True, width="stretch", key="manage_history")
+                st.dataframe(history.rename(columns=str.capitalize).astype(str), hide_index=True, width="stretch",
+                             key="manage_history")
+                buffer = io.StringIO()
+                write_csv(entries, buffer)
+                st.download_button("Download the history (CSV)", buffer.getvalue().encode("utf-8-sig"),
+                                   file_name=f"history_{record.id}.csv", mime="text/csv", key="manage_history_csv")
         with status_tab:
             try:
                 if record.status == "archived":

@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 
 from assets.errors import RegisterError
-from assets.model import SYSTEM_ACTOR
+from assets.model import ROLES, SYSTEM_ACTOR
 from settings import CODEPOINT_ATTRIBUTION, get_settings
 
 warnings.filterwarnings("ignore", message=".*OSTN15.*")
@@ -111,6 +111,96 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_retention(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    erased = _store().erase_expired_contacts(SYSTEM_ACTOR)
+    print(f"erased organisers' contact details from {erased} record(s) archived over {settings.retention_days} days")
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from assets.exports import write_csv
+
+    entries = _store().history(SYSTEM_ACTOR, args.asset_id)
+    write_csv(entries, args.output)
+    print(f"wrote {len(entries)} history entries to {args.output}")
+    return EXIT_OK
+
+
+def _read_password(email: str) -> str:
+    """A password from standard input: typed twice at a terminal, else the first line of a pipe."""
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"Password for {email}: ")
+        if getpass.getpass("Again: ") != first:
+            raise RegisterError("the two passwords differ; nothing was changed")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _existing_organisation_id(store, name: str | None) -> str | None:
+    """The id of the organisation named ``name`` (any case); users never create one by a typo."""
+    if not name:
+        return None
+    organisations = store.list_organisations(SYSTEM_ACTOR)
+    for organisation in organisations:
+        if organisation.name.casefold() == name.strip().casefold():
+            return organisation.id
+    known = ", ".join(repr(o.name) for o in organisations) or "none yet"
+    msg = f"no organisation named {name!r} (known: {known}); add it first with `python -m assets orgs add`"
+    raise RegisterError(msg)
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from assets import auth
+
+    store = _store()
+    if args.action == "list":
+        names = {o.id: o.name for o in store.list_organisations(SYSTEM_ACTOR)}
+        for user in store.list_users(SYSTEM_ACTOR):
+            state = "disabled" if user.disabled else "enabled"
+            password = "password" if user.password_hash else "no password"
+            org = names.get(user.organisation_id, "")
+            print(f"{user.email}\t{user.name}\t{user.role}\t{org}\t{state}\t{password}")
+        return EXIT_OK
+    if args.action == "add":
+        password_hash = auth.hash_password(_read_password(args.email), args.email) if args.password_stdin else None
+        user = store.add_user(
+            SYSTEM_ACTOR,
+            args.email,
+            args.name,
+            args.role,
+            _existing_organisation_id(store, args.org),
+            password_hash=password_hash,
+        )
+        print(f"added {user.email} as {user.role}" + ("" if password_hash else " (no password: single sign-on only)"))
+    elif args.action in ("disable", "enable"):
+        user = store.update_user(SYSTEM_ACTOR, args.email, disabled=args.action == "disable")
+        print(f"{user.email} is {'disabled' if user.disabled else 'enabled'}")
+    elif args.action == "set-role":
+        org = _existing_organisation_id(store, args.org)
+        user = store.update_user(SYSTEM_ACTOR, args.email, role=args.role, organisation_id=org)
+        print(f"{user.email} is now {user.role}")
+    elif args.action == "set-password":
+        auth.set_password(store, SYSTEM_ACTOR, args.email, _read_password(args.email))
+        print(f"password set for {args.email.strip().lower()}")
+    return EXIT_OK
+
+
+def cmd_orgs(args: argparse.Namespace) -> int:
+    store = _store()
+    if args.action == "list":
+        for organisation in store.list_organisations(SYSTEM_ACTOR):
+            print(f"{organisation.name}\t{organisation.identifier}\t{organisation.id}")
+        return EXIT_OK
+    organisation = store.add_organisation(
+        SYSTEM_ACTOR, args.name, description=args.description, identifier=args.identifier
+    )
+    print(f"added organisation {organisation.name} ({organisation.id})")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m assets", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -128,6 +218,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("csv", "xlsx", "geojson"), required=True)
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser("retention", help="erase organisers' contacts of records archived past the retention period")
+    p.set_defaults(func=cmd_retention)
+
+    p = sub.add_parser("history", help="a record's full change history as CSV")
+    p.add_argument("asset_id")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_history)
+
+    roles = [role for role in ROLES if role != "public"]
+    p = sub.add_parser("users", help="user accounts: add, list, disable, enable, set-role, set-password")
+    users = p.add_subparsers(dest="action", required=True)
+    q = users.add_parser("add", help="add a user (the password, if any, is read from standard input)")
+    q.add_argument("email")
+    q.add_argument("--name", required=True)
+    q.add_argument("--role", choices=roles, required=True)
+    q.add_argument("--org", help="the user's organisation, by name (needed for a coordinator)")
+    q.add_argument("--password-stdin", action="store_true", help="read a first password from standard input")
+    users.add_parser("list", help="every user: email, name, role, organisation, state")
+    for action in ("disable", "enable"):
+        users.add_parser(action, help=f"{action} a user's sign-in").add_argument("email")
+    q = users.add_parser("set-role", help="change a user's role (and organisation)")
+    q.add_argument("email")
+    q.add_argument("role", choices=roles)
+    q.add_argument("--org", help="the organisation, by name (needed for a coordinator)")
+    q = users.add_parser("set-password", help="set a user's password, read from standard input")
+    q.add_argument("email")
+    p.set_defaults(func=cmd_users)
+
+    p = sub.add_parser("orgs", help="organisations: add, list")
+    orgs = p.add_subparsers(dest="action", required=True)
+    q = orgs.add_parser("add", help="add an organisation")
+    q.add_argument("name")
+    q.add_argument("--identifier", default="", help="charity or company number")
+    q.add_argument("--description", default="")
+    orgs.add_parser("list", help="every organisation: name, number, id")
+    p.set_defaults(func=cmd_orgs)
     return parser
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import calendar
 import functools
+import inspect
 import json
 import math
 import os
@@ -28,7 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 
+from assets import permissions
 from assets.errors import NotFound, PermissionDenied, RegisterError, StaleVersion
 from assets.model import (
     ASSET_FIELDS,
@@ -63,6 +65,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 BUSY_TIMEOUT_S = 30
 # pg_advisory_xact_lock key that serialises first-use migrations ("cam" + schema family 1).
 _MIGRATION_LOCK_KEY = 0x63616D01
+_FIRST_ADMIN_LOCK_KEY = 0x63616D02  # serialises the one-time set-up on PostgreSQL
 _WRITE = "cam_write"  # execution option: this connection's transaction will write
 _CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit
 
@@ -281,8 +284,9 @@ PROBLEM_REPORTS = sa.Table(
     sa.Column("closed_at", _UTCDateTime(), nullable=True),
 )
 
-# Admin switches and their defaults (read by pages before anyone signs in).
-APP_SETTING_DEFAULTS: dict[str, Any] = {"public_view": False, "require_approval": False}
+# Admin switches and their defaults (read by pages before anyone signs in). The public view is
+# on by default: whoever starts the app sees the map of published records at once.
+APP_SETTING_DEFAULTS: dict[str, Any] = {"public_view": True, "require_approval": False}
 
 # --------------------------------------------------------------------------------------
 # Records other than assets
@@ -327,49 +331,18 @@ class User:
 # Permissions: the one hook every store method goes through
 # --------------------------------------------------------------------------------------
 
-_WRITE_ACTIONS = frozenset({"create", "update", "archive", "restore", "import"})
-# action -> roles allowed (administrators may do everything)
-_ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "read": frozenset(ROLES),
-    "read_internal": frozenset({"coordinator", "practitioner"}),
-    "history": frozenset({"coordinator"}),
-    "read_users": frozenset({"coordinator"}),
-    "manage": frozenset(),  # organisations, users, boundaries, app settings
-    "snapshot": frozenset({"coordinator", "commissioner"}),
-    "report_problem": frozenset(ROLES),
-    "review_reports": frozenset({"coordinator"}),
-    "record_demand": frozenset({"coordinator", "practitioner"}),
-    "read_demand": frozenset({"coordinator", "practitioner", "commissioner"}),
-    **{action: frozenset({"coordinator"}) for action in _WRITE_ACTIONS},
-}
-_VERBS = {
-    "create": "add records",
-    "update": "change records",
-    "archive": "archive records",
-    "restore": "restore records",
-    "import": "import records",
-    "history": "see the change history",
-    "read_users": "see the list of users",
-    "manage": "manage organisations, users, boundaries or settings",
-    "snapshot": "save or read coverage snapshots",
-    "review_reports": "review problem reports",
-    "record_demand": "record unmet demand",
-    "read_demand": "see unmet demand",
-    "read_internal": "see organisers' contact details",
-}
+_WRITE_ACTIONS = permissions.WRITE_ACTIONS
 
 
 def _who(actor: Actor) -> str:
-    return actor.email or actor.name or actor.id
+    return permissions.who(actor)
 
 
 def _authorise(actor: Actor, action: str, asset: Asset | None = None) -> None:
     """Refuse ``action`` (on ``asset`` when given) unless ``actor``'s role allows it.
 
-    Administrators may do everything; coordinators may write their own organisation's
-    records (and read its drafts and archive); practitioners, commissioners and the public
-    may only read published records (the public and commissioners without the internal
-    contact fields).
+    The rule itself is :func:`assets.permissions.authorise`; the public view switch is
+    checked by :func:`_admitting` around every public method.
 
     Raises
     ------
@@ -378,48 +351,31 @@ def _authorise(actor: Actor, action: str, asset: Asset | None = None) -> None:
     NotFound
         ``action`` is "read" and the record is one the actor may not see.
     """
-    if actor.role not in ROLES:
-        msg = f"{_who(actor)} has the unknown role {actor.role!r}; ask an administrator to set one of {', '.join(ROLES)}"
-        raise PermissionDenied(msg)
-    if action not in _ROLE_ACTIONS:
-        msg = f"unknown store action {action!r}"  # a programming error, not a user's
-        raise ValueError(msg)
-    if actor.role == "administrator":
-        return
-    if action == "read":
-        if asset is not None and not _may_see(actor, asset):
-            msg = f"no record with id {asset.id!r} that {_who(actor)} may see; check the link or ask a coordinator"
-            raise NotFound(msg)
-        return
-    if actor.role not in _ROLE_ACTIONS[action]:
-        verb = _VERBS.get(action, action)
-        msg = f"{_who(actor)} is a {actor.role} and may not {verb}; ask an administrator if this is needed"
-        raise PermissionDenied(msg)
-    own_org_actions = _WRITE_ACTIONS | {"history", "review_reports"}
-    if asset is not None and action in own_org_actions and asset.organisation_id != actor.organisation_id:
-        msg = (
-            f"{_who(actor)} may not {_VERBS.get(action, action)} of another organisation: "
-            f"{asset.name!r} belongs to organisation {asset.organisation_name or asset.organisation_id!r}; "
-            "ask that organisation's coordinator or an administrator"
-        )
-        raise PermissionDenied(msg)
+    permissions.authorise(actor, action, asset)
 
 
 def _may_see(actor: Actor, asset: Asset) -> bool:
-    if actor.role == "administrator" or asset.status == "published":
-        return True
-    return actor.role == "coordinator" and asset.organisation_id == actor.organisation_id
-
-
-def _sees_internal(actor: Actor) -> bool:
-    """Whether the actor may see organisers' contact details (public and commissioners may not)."""
-    return actor.role == "administrator" or actor.role in _ROLE_ACTIONS["read_internal"]
+    return permissions.may_see(actor, asset.status, asset.organisation_id)
 
 
 def _reader_view(actor: Actor, asset: Asset) -> Asset:
-    if not _sees_internal(actor):
-        return replace(asset, **dict.fromkeys(INTERNAL_FIELDS, ""))
-    return asset
+    return permissions.reader_view(actor, asset)
+
+
+def _check_user(email: str, role: str, organisation_id: str | None) -> tuple[str, str]:
+    """A user's email in lower case and role, or a clear refusal."""
+    email = (email or "").strip().lower()
+    local, _, domain = email.partition("@")
+    if not local or "." not in domain or any(char.isspace() for char in email):
+        msg = f"user email {email!r} is not an email address; give one like name@example.org"
+        raise RegisterError(msg)
+    if role not in ROLES or role == "public":
+        msg = f"role {role!r} is not one of {', '.join(r for r in ROLES if r != 'public')}"
+        raise RegisterError(msg)
+    if role == "coordinator" and not organisation_id:
+        msg = f"{email} cannot be a coordinator without an organisation; choose the organisation they coordinate for"
+        raise RegisterError(msg)
+    return email, role
 
 
 def _check_statuses(statuses: Iterable[str]) -> tuple[str, ...]:
@@ -644,6 +600,8 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = FULL")
     cursor.execute("PRAGMA foreign_keys = ON")
+    # Erased personal data is overwritten on disk, not left in free pages.
+    cursor.execute("PRAGMA secure_delete = ON")
     cursor.close()
 
 
@@ -970,20 +928,28 @@ class Store:
         return [Organisation(**row) for row in rows]
 
     def add_user(
-        self, actor: Actor, email: str, name: str, role: str, organisation_id: str | None = None
+        self,
+        actor: Actor,
+        email: str,
+        name: str,
+        role: str,
+        organisation_id: str | None = None,
+        *,
+        password_hash: str | None = None,
     ) -> User:
-        """Add a user (administrators only). Emails are stored in lower case and are unique."""
+        """Add a user (administrators only). Emails are stored in lower case and are unique.
+
+        A coordinator must belong to an organisation. ``password_hash`` (from
+        :func:`assets.auth.hash_password`) lets the user sign in with a password; without
+        one they can sign in only through single sign-on, until a password is set.
+        """
         _authorise(actor, "manage")
-        email = (email or "").strip().lower()
-        if "@" not in email:
-            msg = f"user email {email!r} is not an email address"
-            raise RegisterError(msg)
-        if role not in ROLES:
-            msg = f"role {role!r} is not one of {', '.join(ROLES)}"
-            raise RegisterError(msg)
+        email, role = _check_user(email, role, organisation_id)
         now = _now()
         with self._write() as connection:
-            return self._insert_user(connection, actor, email, name, role, organisation_id or "", now)
+            return self._insert_user(
+                connection, actor, email, name, role, organisation_id or "", now, password_hash=password_hash
+            )
 
     def _insert_user(
         self,
@@ -995,6 +961,7 @@ class Store:
         organisation_id: str,
         now: datetime,
         note: str = "",
+        password_hash: str | None = None,
     ) -> User:
         if connection.execute(sa.select(USERS.c.id).where(USERS.c.email == email)).first():
             msg = f"a user with email {email!r} already exists"
@@ -1008,6 +975,7 @@ class Store:
             role=role,
             organisation_id=organisation_id,
             created_at=now,
+            password_hash=password_hash,
         )
         values = {f.name: getattr(user, f.name) for f in fields(User)}
         values["organisation_id"] = organisation_id or None
@@ -1019,6 +987,7 @@ class Store:
                 ("name", name),
                 ("role", role),
                 ("organisation_id", organisation_id),
+                ("password", "set" if password_hash else None),  # never the hash itself
             )
         ]
         self._audit(connection, actor, "create", "user", [(user.id, changes)], at=now, note=note)
@@ -1057,10 +1026,198 @@ class Store:
             raise NotFound(msg)
         return user
 
+    def get_user_by_id(self, actor: Actor, user_id: str) -> User:
+        """One user by id (yourself, or anyone for an administrator): how a session finds its user."""
+        with self._read() as connection:
+            row = connection.execute(sa.select(USERS).where(USERS.c.id == str(user_id))).mappings().first()
+        user = self._user_from_row(row) if row else None
+        if user is None or (user.id != actor.id and not permissions.allows(actor, "manage")):
+            msg = f"no user with id {user_id!r}; they may have been removed"
+            raise NotFound(msg)
+        return user
+
+    def update_user(
+        self,
+        actor: Actor,
+        email: str,
+        *,
+        name: str | None = None,
+        role: str | None = None,
+        organisation_id: str | None = None,
+        disabled: bool | None = None,
+    ) -> User:
+        """Change a user's name, role, organisation or disabled flag (administrators only), audited.
+
+        ``organisation_id=""`` takes the user out of their organisation. The last enabled
+        administrator cannot be disabled or given another role: nobody could manage users then.
+        """
+        _authorise(actor, "manage")
+        email = (email or "").strip().lower()
+        now = _now()
+        with self._write() as connection:
+            row = connection.execute(sa.select(USERS).where(USERS.c.email == email)).mappings().first()
+            if row is None:
+                msg = f"no user with email {email!r}; check the spelling or add the user"
+                raise NotFound(msg)
+            old = self._user_from_row(row)
+            new = replace(
+                old,
+                name=old.name if name is None else name,
+                role=old.role if role is None else role,
+                organisation_id=old.organisation_id if organisation_id is None else organisation_id,
+                disabled=old.disabled if disabled is None else bool(disabled),
+            )
+            _check_user(new.email, new.role, new.organisation_id)
+            if new.organisation_id and new.organisation_id != old.organisation_id:
+                self._organisation_name(connection, new.organisation_id)  # NotFound names it
+            was_admin = old.role == "administrator" and not old.disabled
+            if was_admin and (new.role != "administrator" or new.disabled):
+                others = connection.execute(
+                    sa.select(sa.func.count())
+                    .select_from(USERS)
+                    .where(USERS.c.role == "administrator", USERS.c.disabled.is_(False), USERS.c.id != old.id)
+                ).scalar_one()
+                if not others:
+                    msg = f"{email} is the last enabled administrator; make another user an administrator first"
+                    raise RegisterError(msg)
+            changes = [
+                {"field": key, "old": getattr(old, key), "new": getattr(new, key)}
+                for key in ("name", "role", "organisation_id", "disabled")
+                if getattr(old, key) != getattr(new, key)
+            ]
+            if not changes:
+                return old
+            values = {change["field"]: change["new"] for change in changes}
+            if "organisation_id" in values:
+                values["organisation_id"] = values["organisation_id"] or None
+            connection.execute(USERS.update().where(USERS.c.id == old.id).values(**values))
+            self._audit(connection, actor, "update", "user", [(old.id, changes)], at=now)
+            self._bump(connection)
+        return new
+
+    def set_password_hash(self, actor: Actor, email: str, password_hash: str, *, note: str = "") -> None:
+        """Set a user's password hash (the user themselves, or an administrator), audited without it.
+
+        Also clears failed sign-ins and any lock: a new password is a fresh start.
+        """
+        email = (email or "").strip().lower()
+        if email != actor.email.lower():
+            _authorise(actor, "manage")
+        with self._write() as connection:
+            user_id = connection.execute(sa.select(USERS.c.id).where(USERS.c.email == email)).scalar_one_or_none()
+            if user_id is None:
+                msg = f"no user with email {email!r}; check the spelling or add the user"
+                raise NotFound(msg)
+            connection.execute(
+                USERS.update()
+                .where(USERS.c.id == user_id)
+                .values(password_hash=password_hash, failed_logins=0, locked_until=None)
+            )
+            changes = [{"field": "password", "old": None, "new": "changed"}]
+            self._audit(connection, actor, "set_password", "user", [(user_id, changes)], at=_now(), note=note)
+            self._bump(connection)
+
+    def record_sign_in(
+        self,
+        actor: Actor,
+        user_id: str,
+        *,
+        succeeded: bool,
+        max_failures: int,
+        lockout_minutes: int,
+        at: datetime | None = None,
+    ) -> User:
+        """Count one sign-in attempt (administrators and the command line: :mod:`assets.auth` acts as it).
+
+        A success clears the failure count and stamps ``last_seen``; a failure adds one, and
+        the ``max_failures``-th failure in a row locks the account for ``lockout_minutes``
+        (the count then starts again). Returns the user as it is now.
+        """
+        _authorise(actor, "manage")
+        now = at or _now()
+        with self._write() as connection:
+            row = connection.execute(sa.select(USERS).where(USERS.c.id == str(user_id))).mappings().first()
+            if row is None:
+                msg = f"no user with id {user_id!r}; they may have been removed"
+                raise NotFound(msg)
+            user = self._user_from_row(row)
+            if succeeded:
+                values: dict[str, Any] = {"failed_logins": 0, "locked_until": None, "last_seen": now}
+                action, changes = "sign_in", [{"field": "last_seen", "old": _plain(user.last_seen), "new": now.isoformat()}]
+            else:
+                failures = user.failed_logins + 1
+                values = {"failed_logins": failures}
+                action = "sign_in_failed"
+                changes = [{"field": "failed_logins", "old": user.failed_logins, "new": failures}]
+                if failures >= max_failures:
+                    until = now + timedelta(minutes=lockout_minutes)
+                    values = {"failed_logins": 0, "locked_until": until}
+                    action = "locked"
+                    changes.append({"field": "locked_until", "old": _plain(user.locked_until), "new": until.isoformat()})
+            connection.execute(USERS.update().where(USERS.c.id == user.id).values(**values))
+            self._audit(connection, actor, action, "user", [(user.id, changes)], at=now, note=user.email)
+            # No data_version bump: sign-ins change nothing any cached view shows.
+        return replace(user, **values)
+
+    def needs_first_administrator(self) -> bool:
+        """Whether no enabled administrator exists yet (the one-time set-up page is open).
+
+        The password-less "local user" of earlier versions (``settings.local_user_email``)
+        does not count: nobody can sign in as it.
+        """
+        with self._read() as connection:
+            return self._no_administrator(connection)
+
+    @staticmethod
+    def _no_administrator(connection: sa.Connection) -> bool:
+        local = get_settings().local_user_email.strip().lower()
+        found = connection.execute(
+            sa.select(USERS.c.id)
+            .where(
+                USERS.c.role == "administrator",
+                USERS.c.disabled.is_(False),
+                sa.or_(USERS.c.password_hash.is_not(None), USERS.c.email != local),
+            )
+            .limit(1)
+        ).first()
+        return found is None
+
+    def add_first_administrator(self, email: str, name: str, password_hash: str, *, note: str) -> User:
+        """Create the first administrator, in the default organisation; refused once one exists.
+
+        Checked again inside the write transaction, so two people finishing the set-up at once
+        cannot both become administrators.
+        """
+        email, role = _check_user(email, "administrator", None)
+        organisation = self.default_organisation(SYSTEM_ACTOR)
+        with self._write() as connection:
+            if self.dialect == "postgresql":
+                # SQLite's BEGIN IMMEDIATE already serialises writers; PostgreSQL needs a lock.
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FIRST_ADMIN_LOCK_KEY})
+            if not self._no_administrator(connection):
+                msg = "an administrator already exists; sign in, or ask an administrator for an account"
+                raise PermissionDenied(msg)
+            return self._insert_user(
+                connection, SYSTEM_ACTOR, email, name, role, organisation.id, _now(), note=note,
+                password_hash=password_hash,
+            )
+
+    def public_view(self) -> bool:
+        """Whether visitors who have not signed in may see the published register (an admin switch).
+
+        Takes no actor: it is the switch that decides whether the public may look at all.
+        """
+        with self._read() as connection:
+            row = connection.execute(
+                sa.select(APP_SETTINGS.c.value).where(APP_SETTINGS.c.key == "public_view")
+            ).first()
+        return bool(APP_SETTING_DEFAULTS["public_view"] if row is None or row[0] is None else row[0])
+
     def local_actor(self) -> Actor:
         """The app's configured local user (``settings.local_user_email``), created on first use.
 
-        Until sign-in exists the app acts as this administrator of the default organisation.
+        Not used by the app since sign-in exists (a visitor is the public until signed in);
+        kept for scripts and tests that want a named administrator. It has no password.
         """
         email = get_settings().local_user_email.strip().lower()
         with self._read() as connection:
@@ -1090,11 +1247,13 @@ class Store:
     def _visible(self, actor: Actor, statuses: Iterable[str]) -> sa.ColumnElement[bool]:
         statuses = _check_statuses(statuses)
         column = ASSETS.c
-        if actor.role == "administrator":
+        # The SQL form of permissions.may_see: published for everyone, the rest by scope.
+        scope = permissions.unpublished_scope(actor)
+        if scope == "all":
             return column.status.in_(statuses)
         published = column.status == "published" if "published" in statuses else sa.false()
         others = [status for status in statuses if status != "published"]
-        if actor.role == "coordinator" and others:
+        if scope == "organisation" and others:
             own = sa.and_(column.status.in_(others), column.organisation_id == actor.organisation_id)
             return sa.or_(published, own)
         return published
@@ -1245,6 +1404,7 @@ class Store:
         owner = self._owner(actor)
         _authorise(actor, "create", asset if asset.organisation_id else replace(asset, organisation_id=owner))
         self._check_new(asset, f"record {asset.name!r}")
+        asset = replace(asset, status=self._moderated(actor, asset.status))
         now = _now()
         try:
             with self._write() as connection:
@@ -1302,6 +1462,7 @@ class Store:
         """
         _authorise(actor, "update")
         coerced = {name: _coerce(name, value) for name, value in changes.items()}
+        moderated = self._moderated(actor, "published") == "draft"
         now = _now()
         with self._write() as connection:
             current = self._load(connection, asset_id, for_update=True)
@@ -1309,6 +1470,9 @@ class Store:
             if current.version != int(expected_version):
                 raise StaleVersion(_stale_message(current, int(expected_version)))
             new, diff = self._changed(connection, actor, current, coerced, now)
+            if diff and moderated and new.status == "published":
+                # Approval is on: a coordinator's change waits, as a draft, for an administrator.
+                new, diff = self._changed(connection, actor, current, {**coerced, "status": "draft"}, now)
             if not diff:
                 return current
             self._update_rows(connection, [(new, current.version)])
@@ -1450,6 +1614,10 @@ class Store:
                 msg = f"update {number:,} (record {asset_id!r}): {exc}"
                 raise RegisterError(msg) from exc
             planned.append((str(asset_id), coerced, int(expected)))
+        if self._moderated(actor, "published") == "draft":
+            # Approval is on: a coordinator's imported records wait as drafts.
+            inserts = [replace(asset, status="draft") for asset in inserts]
+            planned = [(asset_id, {**coerced, "status": "draft"}, expected) for asset_id, coerced, expected in planned]
         now = _now()
         try:
             with self._write() as connection:
@@ -1671,7 +1839,7 @@ class Store:
 
     def list_snapshots(self, actor: Actor, area_code: str | None = None) -> list[dict[str, Any]]:
         """Saved snapshots, newest first: id, name, created_at, created_by, area_code."""
-        _authorise(actor, "snapshot")
+        _authorise(actor, "read_snapshots")
         query = sa.select(
             SNAPSHOTS.c.id,
             SNAPSHOTS.c.name,
@@ -1686,7 +1854,7 @@ class Store:
 
     def get_snapshot(self, actor: Actor, snapshot_id: str) -> dict[str, Any]:
         """One saved snapshot with its payload."""
-        _authorise(actor, "snapshot")
+        _authorise(actor, "read_snapshots")
         with self._read() as connection:
             row = (
                 connection.execute(sa.select(SNAPSHOTS).where(SNAPSHOTS.c.id == snapshot_id))
@@ -1809,7 +1977,171 @@ class Store:
                 {"field": "outcome", "old": row["outcome"], "new": outcome},
             ]
             self._audit(connection, actor, "close", "problem_report", [(report_id, changes)], at=now)
+            # The outcome is part of the record's own history too.
+            self._audit(
+                connection,
+                actor,
+                "problem report closed",
+                "asset",
+                [(row["asset_id"], [{"field": "problem report", "old": row["reason"], "new": outcome}])],
+                at=now,
+                note=row["note"] or "",
+            )
             self._bump(connection)
+
+
+    # -- keeping the register true: moderation, freshness, problem outcomes, retention --
+
+    def approval_required(self, actor: Actor) -> bool:
+        """Whether coordinators' new and changed records wait for an administrator's approval."""
+        return bool(self.get_app_setting(actor, "require_approval"))
+
+    def _moderated(self, actor: Actor, status: str) -> str:
+        # With approval on, whatever a coordinator saves is a draft until approved.
+        if actor.role == "coordinator" and status == "published" and self.approval_required(actor):
+            return "draft"
+        return status
+
+    def approval_queue(self, actor: Actor) -> list[Asset]:
+        """Drafts waiting for approval, oldest change first (administrators: all; coordinators: their own)."""
+        drafts = self.list_assets(actor, statuses=("draft",))
+        return sorted(drafts, key=lambda a: (a.updated_at or a.created_at or _now(), a.name))
+
+    def approve_asset(self, actor: Actor, asset_id: str, expected_version: int, *, note: str = "") -> Asset:
+        """Publish a draft (administrators only), with its audit row."""
+        if actor.role != "administrator":
+            msg = f"only an administrator can approve records; {_who(actor)} is a {actor.role}"
+            raise PermissionDenied(msg)
+        now = _now()
+        with self._write() as connection:
+            current = self._load(connection, asset_id, for_update=True)
+            if current.version != int(expected_version):
+                raise StaleVersion(_stale_message(current, int(expected_version)))
+            if current.status != "draft":
+                msg = f"{current.name!r} is {current.status}, not a draft waiting for approval"
+                raise RegisterError(msg)
+            new = replace(current, status="published", version=current.version + 1, updated_by=_who(actor), updated_at=now)
+            self._update_rows(connection, [(new, current.version)])
+            diff = [{"field": "status", "old": "draft", "new": "published"}]
+            self._audit(connection, actor, "approve", "asset", [(new.id, diff)], at=now, note=note)
+            self._bump(connection)
+        return new
+
+    def verify_assets(
+        self, actor: Actor, items: Sequence[tuple[str, int]], *, on: date | None = None
+    ) -> list[Asset]:
+        """Confirm records are still accurate: last verified becomes today, in one transaction.
+
+        Parameters
+        ----------
+        items
+            ``(asset_id, expected_version)`` for each record, as the person saw it.
+        """
+        day = on or _now().date()
+        now = _now()
+        saved: list[Asset] = []
+        with self._write() as connection:
+            current = self._load_many(connection, [asset_id for asset_id, _ in items], for_update=True)
+            rows, audit_rows = [], []
+            for asset_id, expected in items:
+                asset = current.get(asset_id)
+                if asset is None:
+                    msg = f"no record with id {asset_id!r}"
+                    raise NotFound(msg)
+                _authorise(actor, "update", asset)
+                if asset.version != int(expected):
+                    raise StaleVersion(_stale_message(asset, int(expected)))
+                new = replace(asset, last_verified=day, version=asset.version + 1, updated_by=_who(actor), updated_at=now)
+                rows.append((new, asset.version))
+                old = asset.last_verified.isoformat() if asset.last_verified else None
+                audit_rows.append((asset.id, [{"field": "last_verified", "old": old, "new": day.isoformat()}]))
+                saved.append(new)
+            self._update_rows(connection, rows)
+            self._audit(connection, actor, "verify", "asset", audit_rows, at=now)
+            self._bump(connection)
+        return saved
+
+    def stale_assets(self, actor: Actor, *, today: date | None = None) -> list[Asset]:
+        """Records not verified within the stale period (settings.stale_months), oldest first."""
+        cutoff = _months_before(today or _now().date(), get_settings().stale_months)
+        records = self.list_assets(actor, statuses=("draft", "published"))
+        stale = [a for a in records if a.last_verified is None or a.last_verified < cutoff]
+        return sorted(stale, key=lambda a: (a.last_verified or date.min, a.name))
+
+    def erase_expired_contacts(self, actor: Actor, *, today: date | None = None) -> int:
+        """Erase organisers' contact details of records archived longer than the retention period.
+
+        The values go from the record and from every audit row that held them (replaced by
+        "erased on DATE"); the erasure itself is audited without the values. Returns how many
+        records were erased.
+        """
+        if actor.role != "administrator":
+            msg = f"only an administrator (or the command line) can run the retention job; {_who(actor)} is a {actor.role}"
+            raise PermissionDenied(msg)
+        day = today or _now().date()
+        cutoff = datetime.combine(day - timedelta(days=get_settings().retention_days), datetime.min.time(), UTC)
+        marker = f"erased on {day.isoformat()}"
+        now = _now()
+        with self._write() as connection:
+            has_contacts = sa.or_(*[ASSETS.c[name] != "" for name in INTERNAL_FIELDS])
+            ids = [
+                row[0]
+                for row in connection.execute(
+                    sa.select(ASSETS.c.id).where(
+                        ASSETS.c.status == "archived", ASSETS.c.archived_at < cutoff, has_contacts
+                    )
+                )
+            ]
+            if not ids:
+                return 0
+            for chunk in _chunks(ids, 500):
+                connection.execute(
+                    ASSETS.update().where(ASSETS.c.id.in_(chunk)).values(**dict.fromkeys(INTERNAL_FIELDS, ""))
+                )
+                audit = connection.execute(
+                    sa.select(AUDIT.c.id, AUDIT.c.changes).where(AUDIT.c.entity == "asset", AUDIT.c.entity_id.in_(chunk))
+                ).all()
+                for audit_id, changes in audit:
+                    if not changes:
+                        continue
+                    touched = False
+                    cleaned = []
+                    for change in changes:
+                        change = dict(change)
+                        if change.get("field") in INTERNAL_FIELDS:
+                            for side in ("old", "new"):
+                                if change.get(side) not in (None, "", marker):
+                                    change[side] = marker
+                                    touched = True
+                        cleaned.append(change)
+                    if touched:
+                        connection.execute(AUDIT.update().where(AUDIT.c.id == audit_id).values(changes=cleaned))
+            erased = [(asset_id, [{"field": name, "old": None, "new": marker} for name in INTERNAL_FIELDS]) for asset_id in ids]
+            self._audit(connection, actor, "erase_personal_data", "asset", erased, at=now,
+                        note=f"retention: archived over {get_settings().retention_days} days")
+            self._bump(connection)
+        return len(ids)
+
+
+def _admitting(method: Any) -> Any:
+    """Wrap a public Store method whose first argument is the actor: refuse the public while
+    the public view is off (:func:`assets.permissions.admit`), before the method runs."""
+
+    @functools.wraps(method)
+    def admitted(self: Store, actor: Actor, *args: Any, **kwargs: Any) -> Any:
+        if getattr(actor, "role", None) == "public":
+            permissions.admit(actor, self.public_view())
+        return method(self, actor, *args, **kwargs)
+
+    return admitted
+
+
+# Every public method that takes the actor, including ones added later, so that no new
+# method can forget the switch.
+for _name, _method in list(vars(Store).items()):
+    if not _name.startswith("_") and inspect.isfunction(_method):
+        if list(inspect.signature(_method).parameters)[1:2] == ["actor"]:
+            setattr(Store, _name, _admitting(_method))
 
 
 def _refuse_repeats(ids: Sequence[str], label: str, what: str) -> None:
@@ -1902,9 +2234,10 @@ def _to_asset_frame(rows: Sequence[Sequence[Any]], actor: Actor) -> pd.DataFrame
     data["cost_text"] = _text_cached(zip(data["cost"], data["cost_note"], strict=True), _cost_text)
     cutoff = _months_before(datetime.now(UTC).date(), get_settings().stale_months)
     data["stale"] = [value is None or value < cutoff for value in data["last_verified"]]
-    if not _sees_internal(actor):
+    shown = permissions.internal_visible_mask(actor, data["organisation_id"])
+    if not shown.all():
         for name in INTERNAL_FIELDS:
-            data[name] = [""] * len(rows)
+            data[name] = [value if keep else "" for value, keep in zip(data[name], shown, strict=True)]
     data["asset_id"] = data.pop("id")
     data["organisation"] = data.pop("organisation_name")
     count = len(rows)
