@@ -135,6 +135,7 @@ def ensure_state(prefix: str) -> None:
 def location_preview(prefix: str) -> FormCheck | None:
     """Check the postcode (or coordinates) as soon as it is entered; show ward, constituency and a map."""
     ensure_state(prefix)
+    st.subheader("Where it meets")
     postcode = st.text_input(
         "Postcode",
         key=f"{prefix}_postcode",
@@ -185,7 +186,7 @@ def render_form(prefix: str, *, submit_label: str, on_submit) -> None:
         cols[0].text_input("Run by", key=f"{prefix}_run_by", help="The organisation or person running it.")
         cols[1].text_input("Charity or company number", key=f"{prefix}_run_by_number", help="If it has one.")
 
-        st.subheader("Where")
+        st.subheader("Address")
         st.text_area("Address", key=f"{prefix}_address", help="Building and street. The postcode is above the form.")
         st.text_input("Town or city", key=f"{prefix}_town")
         st.checkbox("Meets at a private address (someone's home)", key=f"{prefix}_private_address",

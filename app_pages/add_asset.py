@@ -11,8 +11,8 @@ from assets.forms import check_asset, possible_duplicates, save_new
 PREFIX = "add"
 
 st.title("Add an asset")
-st.write("A group, a venue or an activity. Fields marked in the help are optional; a name, type, "
-         "category and location are needed.")
+st.write("A group, a venue or an activity. Start with where it meets: the ward and constituency appear "
+         "as soon as you enter the postcode. Only a name, type, category and location are required.")
 
 
 def submit() -> None:

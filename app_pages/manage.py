@@ -29,7 +29,7 @@ if _common.require_role("manage records", ("administrator", "coordinator")):
         frame = frame[frame["organisation_id"] == who.organisation_id]
 
     with st.expander("Filters", expanded=True):
-        cols = st.columns(6)
+        cols = st.columns([3, 2, 2, 3, 2, 2])
         text = cols[0].text_input("Search", key="manage_search", help="Part of a name, postcode or description")
         cats = cols[1].multiselect("Category", list(CATEGORIES), format_func=CATEGORIES.get, key="manage_categories")
         kinds = cols[2].multiselect("Kind", list(KINDS), format_func=KINDS.get, key="manage_kinds")
