@@ -22,6 +22,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from assets.taxonomy import CATEGORIES as TAXONOMY  # noqa: E402
 from geo.areas import assign_areas  # noqa: E402
 from geo.boundaries import read_boundary_file  # noqa: E402
 from geo.coverage import compute_coverage  # noqa: E402
@@ -33,25 +34,9 @@ SHARED = ROOT.parent / "shared" / "data"
 BIRMINGHAM = "E08000025"
 WARDS = SHARED / "boundaries" / "wards_birmingham_2018_bsolmapr_epsg27700.geojson"
 CONSTITUENCIES = SHARED / "boundaries" / "pcon2024_birmingham_bsolmapr_epsg27700.geojson"
-# The taxonomy's slugs (geo/ never imports assets/; a bench may list them).
-SLUGS = (
-    "social_friendship",
-    "physical_activity",
-    "arts_crafts",
-    "music",
-    "faith",
-    "learning_skills",
-    "peer_support_wellbeing",
-    "carers_support",
-    "food_lunch_clubs",
-    "advice_information",
-    "volunteering",
-    "digital_inclusion",
-    "nature_gardening",
-    "warm_spaces",
-    "health_wellbeing",
-)
-CATEGORIES = {slug: slug.replace("_", " ").capitalize() for slug in SLUGS}
+# The taxonomy's labels (a bench is an entry point, so it may use the register's vocabulary).
+SLUGS = tuple(TAXONOMY)
+CATEGORIES = dict(TAXONOMY)
 
 
 def synthetic_assets(

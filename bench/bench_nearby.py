@@ -26,6 +26,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assets.model import Session  # noqa: E402  (the bench wires real records, like an entry point)
+from assets.taxonomy import CATEGORIES as TAXONOMY  # noqa: E402
 from geo import nearby  # noqa: E402
 from geo.gazetteer import load_gazetteer  # noqa: E402
 
@@ -34,23 +35,7 @@ QUERIES = int(os.environ.get("BENCH_NEARBY_QUERIES", "1000"))
 SEED = 20251126
 TODAY = date(2026, 12, 1)
 RADIUS_M = 1609
-CATEGORIES = (
-    "social_friendship",
-    "physical_activity",
-    "arts_crafts",
-    "music",
-    "faith",
-    "learning_skills",
-    "peer_support_wellbeing",
-    "carers_support",
-    "food_lunch_clubs",
-    "advice_information",
-    "volunteering",
-    "digital_inclusion",
-    "nature_gardening",
-    "warm_spaces",
-    "health_wellbeing",
-)
+CATEGORIES = tuple(TAXONOMY)
 ACCESS = ("step_free", "accessible_toilet", "hearing_loop", "seating", "parking", "quiet_space")
 FOR_WHOM = ("everyone", "older_people", "adults", "carers", "people_with_dementia", "men", "women")
 DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
