@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _asset_form, _common
+from assets import oruk
 from assets.errors import RegisterError, StaleVersion
 from assets.exports import write_csv
 from assets.forms import check_asset, save_edit
@@ -17,6 +18,15 @@ from assets.taxonomy import CATEGORIES, KINDS, labels
 from geo.nearby import filter_assets
 
 PREFIX = "edit"
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def oruk_feed(version: int) -> bytes:
+    """The published register as an Open Referral UK feed (public fields only, so one for every user)."""
+    store = _common.store()
+    assets = store.list_assets(_common.actor(), statuses=("published",))
+    return oruk.feed_json(oruk.export_services(assets, store.list_organisations(_common.actor())))
+
 ALL_STATUSES = tuple(STATUSES)
 
 st.title("Manage records")
@@ -64,6 +74,9 @@ if _common.require_role("manage records", ("administrator", "coordinator")):
                           key="manage_table")
     if picked is not None and picked.selection.rows:
         st.query_params["asset"] = shown["asset_id"].iloc[picked.selection.rows[0]]
+    st.download_button("Download the published register (Open Referral UK JSON)", oruk_feed(store.data_version()),
+                       file_name="open_referral_uk_services.json", mime="application/json", key="manage_oruk",
+                       help="Every published record as an Open Referral UK (HSDS 3.0 UK profile) service list.")
 
     asset_id = st.query_params.get("asset")
     if asset_id:

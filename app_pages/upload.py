@@ -13,6 +13,7 @@ from assets.errors import RegisterError
 from assets.exports import write_csv
 from assets.importer import DUPLICATE, commit_import, preview_import, report_rows
 from assets.model import FIELD_LABELS
+from assets.oruk import feed_table, preview_feed_import, read_feed
 from assets.tabular import IMPORT_FIELDS, map_headers, read_table
 from settings import ROOT
 
@@ -33,13 +34,20 @@ if _common.require_role("upload records", ("administrator", "coordinator")):
     summary = st.session_state.pop("upload_summary", None)
     if summary:
         st.success(f"Import finished: {summary}.")
-    upload = st.file_uploader("Spreadsheet (CSV or XLSX)", type=["csv", "xlsx"], key="upload_file")
+    upload = st.file_uploader("Spreadsheet (CSV or XLSX), or an Open Referral UK feed (JSON)",
+                              type=["csv", "xlsx", "json"], key="upload_file")
     if upload is not None:
         data = upload.getvalue()
         digest = hashlib.sha256(data).hexdigest()[:16]
         sheet = st.session_state.get(f"upload_sheet_{digest}")
+        # An Open Referral UK feed has fixed fields: no column mapping, the same preview and import.
+        feed = None
         try:
-            table = read_table(data, upload.name, sheet=sheet)
+            if upload.name.lower().endswith(".json"):
+                feed = read_feed(data, upload.name)
+                table = feed_table(feed)[0]
+            else:
+                table = read_table(data, upload.name, sheet=sheet)
         except RegisterError as exc:
             _common.say("error", f"This file cannot be imported: {exc}")
             st.stop()
@@ -49,13 +57,14 @@ if _common.require_role("upload records", ("administrator", "coordinator")):
         for note in table.notes:
             _common.say("info", note)
 
-        st.subheader("Columns")
-        st.caption("Which column feeds which field. Correct any that are wrong; choose '(not imported)' to leave one out.")
+        if feed is None:
+            st.subheader("Columns")
+            st.caption("Which column feeds which field. Correct any that are wrong; choose '(not imported)' to leave one out.")
         detected = map_headers(table.headers)
         by_header = {header: name for name, header in detected.fields.items()}
         overrides = {}
-        columns = st.columns(3)
-        for i, header in enumerate(table.headers):
+        columns = st.columns(3) if feed is None else []
+        for i, header in enumerate(table.headers if feed is None else ()):
             default = by_header.get(header)
             choice = columns[i % 3].selectbox(
                 header or f"(column {i + 1} has no header)",
@@ -70,10 +79,16 @@ if _common.require_role("upload records", ("administrator", "coordinator")):
         who = _common.actor()
         progress = st.progress(0.0, text="Checking rows…")
         try:
-            preview = preview_import(
-                _common.store(), who, table, gazetteer=_common.gazetteer(), geography=_common.geography(),
-                overrides=overrides, progress=lambda fraction, text: progress.progress(min(fraction, 1.0), text=text),
-            )
+            if feed is not None:
+                preview = preview_feed_import(
+                    _common.store(), who, feed, gazetteer=_common.gazetteer(), geography=_common.geography(),
+                    progress=lambda fraction, text: progress.progress(min(fraction, 1.0), text=text),
+                )
+            else:
+                preview = preview_import(
+                    _common.store(), who, table, gazetteer=_common.gazetteer(), geography=_common.geography(),
+                    overrides=overrides, progress=lambda fraction, text: progress.progress(min(fraction, 1.0), text=text),
+                )
         except RegisterError as exc:
             progress.empty()
             _common.say("error", str(exc))

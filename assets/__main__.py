@@ -56,19 +56,26 @@ def cmd_import(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return EXIT_REFUSED
-    table = read_table(data, path.name, sheet=args.sheet)  # FileRefused → exit 2 in main()
+    is_feed = path.suffix.lower() == ".json"  # an Open Referral UK feed (assets.oruk)
+    if is_feed:
+        from assets.oruk import preview_feed_import, read_feed
+
+        feed = read_feed(data, path.name)  # FileRefused → exit 2 in main()
+    else:
+        table = read_table(data, path.name, sheet=args.sheet)  # FileRefused → exit 2 in main()
     store = _store()
     gazetteer, geography = _geography(store)
-    preview = preview_import(
-        store,
-        SYSTEM_ACTOR,
-        table,
-        gazetteer=gazetteer,
-        geography=geography,
-        organisation_id=_organisation_id(store, args.org),
-        status=args.status,
-        online=get_settings().online_geocoding or None,
-    )
+    options = {
+        "gazetteer": gazetteer,
+        "geography": geography,
+        "organisation_id": _organisation_id(store, args.org),
+        "status": args.status,
+        "online": get_settings().online_geocoding or None,
+    }
+    if is_feed:
+        preview = preview_feed_import(store, SYSTEM_ACTOR, feed, **options)
+    else:
+        preview = preview_import(store, SYSTEM_ACTOR, table, **options)
     if args.report:
         write_csv(report_rows(preview), args.report)
     if args.dry_run:
@@ -89,6 +96,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     settings = get_settings()
     store = _store()
     assets = store.list_assets(SYSTEM_ACTOR, statuses=("published",))
+    if args.format in ("oruk", "oruk-csv"):
+        from assets import oruk
+
+        services = oruk.export_services(assets, store.list_organisations(SYSTEM_ACTOR))
+        if args.format == "oruk":
+            oruk.write_feed_json(services, args.output)
+        else:
+            oruk.write_feed_csv(services, args.output)
+        print(f"wrote {len(services)} Open Referral UK services to {args.output}")
+        return EXIT_OK
     rows = exports.export_rows(assets, include_internal=False, stale_months=settings.stale_months)
     gazetteer_version = ""
     if args.format in ("xlsx",):
@@ -116,6 +133,12 @@ def cmd_retention(args: argparse.Namespace) -> int:
     erased = _store().erase_expired_contacts(SYSTEM_ACTOR)
     print(f"erased organisers' contact details from {erased} record(s) archived over {settings.retention_days} days")
     return EXIT_OK
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from assets import oruk_api
+
+    return oruk_api.main(["--host", args.host, "--port", str(args.port)])
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -205,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m assets", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("import", help="import a CSV or XLSX spreadsheet")
+    p = sub.add_parser("import", help="import a CSV or XLSX spreadsheet, or an Open Referral UK JSON feed")
     p.add_argument("file")
     p.add_argument("--org", help="owning organisation (created if new); default: the default organisation")
     p.add_argument("--status", choices=("draft", "published"), default="published")
@@ -215,11 +238,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("export", help="export published records' public fields")
-    p.add_argument("--format", choices=("csv", "xlsx", "geojson"), required=True)
+    p.add_argument(
+        "--format",
+        choices=("csv", "xlsx", "geojson", "oruk", "oruk-csv"),
+        required=True,
+        help="oruk: Open Referral UK JSON file; oruk-csv: its tables as CSV files in the -o folder",
+    )
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=cmd_export)
     p = sub.add_parser("retention", help="erase organisers' contacts of records archived past the retention period")
     p.set_defaults(func=cmd_retention)
+
+    p = sub.add_parser("api", help="serve the read-only Open Referral UK API (same as python -m assets.oruk_api)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8502, help="port (default 8502)")
+    p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("history", help="a record's full change history as CSV")
     p.add_argument("asset_id")
