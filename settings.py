@@ -8,7 +8,7 @@ temporary database or another area by setting the environment.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -86,6 +86,13 @@ class Settings:
     session_timeout_minutes: int
     login_max_failures: int
     login_lockout_minutes: int
+    # "memory": each app process holds an index of the register (fast; the default).
+    # "database": nearby search and coverage rows are selected by PostGIS (GiST), for
+    # several app instances that should not each hold the whole register.
+    spatial_backend: str = "memory"
+    # The first administrator for unattended deployments (used only while none exists).
+    admin_email: str = ""
+    admin_password: str = field(default="", repr=False)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -117,4 +124,21 @@ def get_settings() -> Settings:
         session_timeout_minutes=_int("CAM_SESSION_TIMEOUT_MINUTES", 30),
         login_max_failures=_int("CAM_LOGIN_MAX_FAILURES", 5),
         login_lockout_minutes=_int("CAM_LOGIN_LOCKOUT_MINUTES", 15),
+        spatial_backend=_spatial_backend(),
+        admin_email=(os.environ.get("CAM_ADMIN_EMAIL") or "").strip(),
+        admin_password=os.environ.get("CAM_ADMIN_PASSWORD") or "",
     )
+
+
+SPATIAL_BACKENDS = ("memory", "database")
+
+
+def _spatial_backend() -> str:
+    raw = (os.environ.get("CAM_SPATIAL_BACKEND") or "memory").strip().lower()
+    if raw not in SPATIAL_BACKENDS:
+        msg = (
+            f"setting CAM_SPATIAL_BACKEND={raw!r} is not one of {', '.join(SPATIAL_BACKENDS)}; "
+            "unset it (memory) or set database with a PostgreSQL+PostGIS DATABASE_URL"
+        )
+        raise SettingsError(msg)
+    return raw

@@ -51,5 +51,7 @@ def build_pages() -> list[st.Page]:
 st.set_page_config(page_title="Community asset map", page_icon=str(FAVICON), layout="wide")
 navigation = st.navigation(build_pages())
 _common.sidebar()
-navigation.run()
+# Sign-in hook: with the public view off, a visitor who is not signed in sees a prompt instead.
+if _common.gate(navigation.url_path):
+    navigation.run()
 _common.footer()

@@ -11,6 +11,7 @@ from streamlit_folium import st_folium
 from app_pages import _common
 from assets.model import DAY_NAMES, DAYS
 from assets.nearby_service import build_index, search_nearby
+from assets.permissions import allows
 from assets.taxonomy import ACCESSIBILITY, CATEGORIES, FOR_WHOM, KINDS
 from geo.errors import GeoError
 from geo.maps import build_assets_map
@@ -69,7 +70,7 @@ if st.session_state.get("nearby_run") and (text.strip() or point):
             _common.store(), _common.actor(), _common.gazetteer(), geography, query,
             text=None if point else text, point=point, index=index(),
             # A search counts once as unmet demand, however often the page reruns.
-            record_unmet=st.session_state.get("nearby_last") != signature,
+            record_unmet=st.session_state.get("nearby_last") != signature and allows(_common.actor(), "record_demand"),
         )
         st.session_state["nearby_last"] = signature
     except GeoError as exc:

@@ -22,7 +22,9 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from assets.model import INTERNAL_FIELDS, Asset
+from assets import permissions
+from assets.errors import PermissionDenied
+from assets.model import INTERNAL_FIELDS, Actor, Asset
 from assets.schedules import format_schedule
 from assets.taxonomy import ACCESSIBILITY, CATEGORIES, COSTS, FOR_WHOM, KINDS, labels
 from geo.escaping import FORMULA_TRIGGERS, neutralise_cell, restore_cell  # noqa: F401 - re-exported
@@ -98,6 +100,7 @@ def export_rows(
     include_internal: bool = False,
     stale_months: int = 12,
     today: date | None = None,
+    actor: Actor | None = None,
 ) -> list[dict[str, Any]]:
     """The register as rows of plain values, one dict per asset, columns in EXPORT_COLUMNS order.
 
@@ -107,6 +110,12 @@ def export_rows(
         The records to export.
     include_internal
         Add the organiser's name, phone and email (personal data: staff-only exports).
+    actor
+        Who is exporting: the export is refused (PermissionDenied) for a record they may not
+        see, or for organisers' contacts their role may not see, and a coordinator's export
+        carries the contacts of their own organisation's records only (see
+        :mod:`assets.permissions`). None: ``assets`` come from the store already filtered for
+        the acting user (the store blanks what they may not see).
     stale_months
         A record last verified longer ago than this is marked stale.
     today
@@ -119,8 +128,16 @@ def export_rows(
         the writers do it, so that the rows can still be compared and re-imported.
     """
     today = today or date.today()
+    if actor is not None:
+        permissions.authorise_export(actor, include_internal)
     rows: list[dict[str, Any]] = []
     for asset in assets:
+        if actor is not None and not permissions.may_see(actor, asset.status, asset.organisation_id):
+            msg = (
+                f"{permissions.who(actor)} may not export {asset.name!r} ({asset.status}, of another "
+                "organisation); export the records you can see"
+            )
+            raise PermissionDenied(msg)
         private = asset.private_address
         # A private record is shown only at the sector centroid, which the store has already
         # put in lat/lon; a private record without that guarantee exports no position at all.
@@ -162,8 +179,9 @@ def export_rows(
             else "false",
         }
         if include_internal:
+            shown = actor is None or permissions.internal_visible(actor, asset.organisation_id)
             for name in INTERNAL_COLUMNS:
-                row[name] = getattr(asset, name)
+                row[name] = getattr(asset, name) if shown else ""
         rows.append(row)
     return rows
 

@@ -544,12 +544,16 @@ def test_boundary_layer_refusals(store):
 
 
 def test_app_settings_snapshots_unmet_demand_and_problem_reports(store, org):
-    assert store.get_app_setting(SYSTEM_ACTOR, "public_view") is False
+    assert store.get_app_setting(SYSTEM_ACTOR, "public_view") is True  # on by default
+    store.set_app_setting(SYSTEM_ACTOR, "public_view", False)
+    assert store.public_view() is False
+    with pytest.raises(PermissionDenied, match="public view"):  # the public is refused while it is off
+        store.get_app_setting(Actor(id="p", email="", name="", role="public"), "public_view")
+    assert audit_rows(store, "public_view")[-1]["changes"] == [
+        {"field": "public_view", "old": True, "new": False}
+    ]
     store.set_app_setting(SYSTEM_ACTOR, "public_view", True)
     assert store.get_app_setting(Actor(id="p", email="", name="", role="public"), "public_view") is True
-    assert audit_rows(store, "public_view")[-1]["changes"] == [
-        {"field": "public_view", "old": False, "new": True}
-    ]
     with pytest.raises(PermissionDenied):
         store.set_app_setting(coordinator(org), "public_view", False)
     with pytest.raises(RegisterError, match="cannot be stored"):
