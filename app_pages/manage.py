@@ -20,9 +20,9 @@ from geo.nearby import filter_assets
 PREFIX = "edit"
 
 
-@st.cache_data(show_spinner=False, max_entries=2)
-def oruk_feed(version: int) -> bytes:
-    """The published register as an Open Referral UK feed (public fields only, so one for every user)."""
+@st.cache_data(show_spinner=False, max_entries=8)
+def oruk_feed(version: int, role: str, organisation_id: str) -> bytes:
+    """The published register as an Open Referral UK feed (public fields only), keyed by who asks."""
     store = _common.store()
     assets = store.list_assets(_common.actor(), statuses=("published",))
     return oruk.feed_json(oruk.export_services(assets, store.list_organisations(_common.actor())))
@@ -74,7 +74,7 @@ if _common.require_role("manage records", ("administrator", "coordinator")):
                           key="manage_table")
     if picked is not None and picked.selection.rows:
         st.query_params["asset"] = shown["asset_id"].iloc[picked.selection.rows[0]]
-    st.download_button("Download the published register (Open Referral UK JSON)", oruk_feed(store.data_version()),
+    st.download_button("Download the published register (Open Referral UK JSON)", oruk_feed(store.data_version(), who.role, who.organisation_id),
                        file_name="open_referral_uk_services.json", mime="application/json", key="manage_oruk",
                        help="Every published record as an Open Referral UK (HSDS 3.0 UK profile) service list.")
 
