@@ -431,6 +431,17 @@ class AssetLayer(_ScriptLayer):
                 var marker = e.layer || e.target;
                 if (marker && marker.getLatLng) { e.latlng = marker._preSpiderfyLatlng || marker.getLatLng(); }
             }
+            // Leaflet focuses the map on mousedown and restores the scroll of its own window
+            // only: in st_folium's iframe the app's page scrolls to show the whole map between
+            // mousedown and mouseup, and the click misses the marker (on Find nearby it becomes
+            // a search around another point). Focus without scrolling instead.
+            if (map.keyboard && map.keyboard.enabled()) {
+                map.keyboard.disable();
+                map.keyboard._onMouseDown = function () {
+                    if (!this._focused) { this._map._container.focus({preventScroll: true}); }
+                };
+                map.keyboard.enable();
+            }
 
             var cluster = L.markerClusterGroup({
                 chunkedLoading: true,
