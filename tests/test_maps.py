@@ -54,15 +54,15 @@ BIRMINGHAM = (52.4862, -1.8904)
 
 
 def hostile_assets() -> pd.DataFrame:
-    """One asset per hostile string, in every text field, a few metres apart in central Birmingham."""
+    """One asset per hostile string, in every text field, about 20 m apart in central Birmingham."""
     n = len(HOSTILE)
     frame = pd.DataFrame(
         {
             "asset_id": [f"00000000-0000-4000-8000-{i:012d}" for i in range(n)],
             "kind": ["group"] * n,
             "categories": [("music", "faith")] * (n - 1) + [()],
-            "lat": BIRMINGHAM[0] + np.arange(n) * 0.00006,
-            "lon": BIRMINGHAM[1] + np.arange(n) * 0.00006,
+            "lat": BIRMINGHAM[0] + np.arange(n) * 0.00015,
+            "lon": BIRMINGHAM[1] + np.arange(n) * 0.00015,
             "accessibility": [("step_free", "hearing_loop")] * n,
             "last_verified": [pd.Timestamp("2025-03-01").date()] * n,
             "private_address": [True] + [False] * (n - 1),
@@ -450,6 +450,8 @@ def test_hostile_text_shows_as_text_in_chromium(chromium_path, tmp_path):
             assert badges == int(bool(frame.set_index("asset_id").loc[asset_id, "stale"]))
             assert note == int(bool(frame.set_index("asset_id").loc[asset_id, "private_address"]))
             page.evaluate(f"{map_name}.closePopup()")
+            # The closing popup sits over the next marker until it has gone.
+            page.wait_for_function("!document.querySelector('.leaflet-popup')")
         clicks = page.evaluate("window.__clicks")
         tooltip = page.evaluate(
             f"""(() => {{ var out = [];
