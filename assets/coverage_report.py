@@ -15,6 +15,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from assets import spatial_db
 from assets.geography import AreaGeography
 from assets.model import Actor
 from assets.taxonomy import CATEGORIES
@@ -22,6 +23,7 @@ from geo.coverage import CoverageResult, compute_coverage
 from geo.coverage_export import write_coverage
 from geo.escaping import neutralise_cell
 from geo.gazetteer import Gazetteer
+from geo.nearby import months_before
 from geo.population import (
     deprivation_by_ward,
     population_by_ward,
@@ -106,7 +108,16 @@ def area_coverage(
 ) -> CoverageResult:
     """Coverage of the area's wards from the published records the actor may see."""
     settings = get_settings()
-    frame = store.assets_frame(actor, statuses=("published",))
+    today = today or date.today()
+    database = settings.spatial_backend == "database"
+    if database:
+        # Only the area's records (and those within walking distance of it), few columns, via GiST.
+        frame = spatial_db.coverage_frame(
+            store, actor, geography.ward_layer.frame["code"], geography.ward_layer.frame.total_bounds,
+            settings.walk_distance_m,
+        )
+    else:
+        frame = store.assets_frame(actor, statuses=("published",))
     reference = load_reference(store, actor)
     baseline = store.get_snapshot(actor, baseline_id)["payload"] if baseline_id else None
     result = compute_coverage(
@@ -121,10 +132,13 @@ def area_coverage(
         deprivation=reference.deprivation,
         walk_distance_m=settings.walk_distance_m,
         verified_within_months=settings.stale_months if verified_only else None,
-        today=today or date.today(),
+        today=today,
         unmet_demand=store.unmet_demand(actor),
         baseline=baseline,
     )
+    if database:
+        since = months_before(today, settings.stale_months) if verified_only else None
+        result = spatial_db.with_register_counts(result, spatial_db.register_counts(store, actor, since))
     result.meta.setdefault("reference_data", list(reference.sources))
     result.meta.setdefault("reference_problems", list(reference.problems))
     return result

@@ -12,6 +12,7 @@ from datetime import date
 
 from assets.geography import AreaGeography
 from assets.model import Actor
+from assets.spatial_db import DatabaseNearby, locate_and_search
 from geo.areas import assign_areas
 from geo.gazetteer import Gazetteer
 from geo.nearby import (
@@ -22,10 +23,17 @@ from geo.nearby import (
     find_nearby_point,
     unmet_demand_keys,
 )
+from settings import get_settings
 
 
-def build_index(store, actor: Actor) -> NearbyIndex:
-    """The in-memory index of the published records the actor may see."""
+def build_index(store, actor: Actor) -> NearbyIndex | DatabaseNearby:
+    """The in-memory index of the published records the actor may see.
+
+    With ``CAM_SPATIAL_BACKEND=database`` it is a handle instead, holding no records: each
+    search then asks PostGIS (see :mod:`assets.spatial_db`).
+    """
+    if get_settings().spatial_backend == "database":
+        return DatabaseNearby(store, actor)
     return NearbyIndex.build(store.assets_frame(actor, statuses=("published",)))
 
 
@@ -38,14 +46,16 @@ def search_nearby(
     *,
     text: str | None = None,
     point: tuple[float, float] | None = None,
-    index: NearbyIndex | None = None,
+    index: NearbyIndex | DatabaseNearby | None = None,
     today: date | None = None,
     record_unmet: bool = True,
 ) -> NearbyResult:
     """Options near a postcode, sector or outward code (``text``) or a map point (``point`` = lat, lon)."""
     today = today or date.today()
     index = index if index is not None else build_index(store, actor)
-    if point is not None:
+    if isinstance(index, DatabaseNearby):
+        result = locate_and_search(index, gazetteer, query, text=text, point=point, today=today)
+    elif point is not None:
         result = find_nearby_point(index, point[0], point[1], query, today=today)
     else:
         result = find_nearby(index, gazetteer, text or "", query, today=today)

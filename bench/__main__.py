@@ -8,6 +8,7 @@ Pass module names to run only some: ``python -m bench gazetteer areas``.
 from __future__ import annotations
 
 import importlib
+import os
 import platform
 import sys
 import time
@@ -51,11 +52,44 @@ def table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def versions() -> str:
+    """The libraries (and the PostgreSQL server, when one is named) the figures were measured with."""
+    from importlib import metadata
+
+    parts = []
+    for name in ("geopandas", "shapely", "pyproj", "numpy", "pandas", "scipy", "duckdb", "SQLAlchemy", "psycopg2-binary"):
+        try:
+            parts.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    server = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        return ", ".join(parts) + "; PostgreSQL: no server (PostGIS rows skipped)"
+    import sqlalchemy as sa
+
+    url = sa.make_url(server)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg2")
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            pg = connection.exec_driver_sql("SHOW server_version").scalar_one()
+            postgis = connection.exec_driver_sql(
+                "SELECT default_version FROM pg_available_extensions WHERE name = 'postgis'"
+            ).scalar()
+    except sa.exc.OperationalError as exc:
+        return ", ".join(parts) + f"; PostgreSQL at {url.render_as_string()} unreachable: {exc.orig}"
+    finally:
+        engine.dispose()
+    return ", ".join(parts) + f"; PostgreSQL {pg}, PostGIS {postgis or 'not installed'}"
+
+
 def main(argv: list[str]) -> int:
     names = argv or sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
     rows: list[dict] = []
     print(f"# Benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
-          f"{platform.machine()}, {sys.platform}")
+          f"{platform.machine()}, {sys.platform}, {os.cpu_count()} CPUs")
+    print(f"# {versions()}")
     for name in names:
         module = importlib.import_module(f"bench.bench_{name}")
         started = time.perf_counter()
