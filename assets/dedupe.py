@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from scipy.spatial import cKDTree
 
 SIMILARITY_THRESHOLD = 90.0
@@ -54,6 +54,31 @@ class Candidate:
     distance_m: float
 
 
+def _token_sorted(name: str) -> str:
+    # token_sort_ratio(a, b) is ratio() of the names with their words sorted: sort once here.
+    return " ".join(sorted(normalise_name(name).split()))
+
+
+def _best_per_row(
+    rows: np.ndarray, others: np.ndarray, distances: np.ndarray, left: list[str], right: list[str]
+) -> dict[int, tuple[int, float, float]]:
+    """For pairs (row, other) within the distance, the most similar other per row (score >= threshold)."""
+    if len(rows) == 0:
+        return {}
+    # One vectorised C call for all pairs: a city-sized file has millions of pairs within 100 m.
+    scores = process.cpdist(
+        [left[i] for i in rows], [right[j] for j in others], scorer=fuzz.ratio, score_cutoff=SIMILARITY_THRESHOLD,
+        workers=-1,
+    )
+    keep = np.flatnonzero(scores >= SIMILARITY_THRESHOLD)
+    best: dict[int, tuple[int, float, float]] = {}
+    for k in keep:
+        i, score = int(rows[k]), float(scores[k])
+        if i not in best or score > best[i][1]:
+            best[i] = (int(others[k]), score, float(distances[k]))
+    return best
+
+
 def find_near_duplicates(
     names: list[str],
     easting: np.ndarray,
@@ -61,7 +86,6 @@ def find_near_duplicates(
     existing: pd.DataFrame,
     *,
     row_labels: list[str],
-    exclude: dict[int, str] | None = None,
 ) -> dict[int, Candidate]:
     """Possible duplicates of each new row among existing records and earlier rows.
 
@@ -73,46 +97,38 @@ def find_near_duplicates(
         Existing records: columns id, name, easting, northing.
     row_labels
         How to name each new row when it is the earlier row of a pair ("row 7").
-    exclude
-        New row index → existing id it already matches exactly (not a duplicate of that one).
 
     Returns
     -------
-    New row index → the most similar candidate.
+    New row index → the most similar candidate (ties: the existing record, then the nearest).
     """
-    exclude = exclude or {}
     new_xy = np.column_stack([easting, northing]).astype(float)
-    located = ~np.isnan(new_xy).any(axis=1)
-    norm_new = [normalise_name(n) for n in names]
+    located = np.flatnonzero(~np.isnan(new_xy).any(axis=1))
+    sorted_new = [_token_sorted(n) for n in names]
     found: dict[int, Candidate] = {}
+    if len(located) == 0:
+        return found
 
-    def consider(i: int, other_id: str, other_name: str, other_norm: str, dist: float) -> None:
-        score = fuzz.token_sort_ratio(norm_new[i], other_norm)
-        if score >= SIMILARITY_THRESHOLD and (i not in found or score > found[i].similarity):
-            found[i] = Candidate(other_id, other_name, float(score), float(dist))
-
+    new_tree = cKDTree(new_xy[located])
     if len(existing):
         ex_xy = existing[["easting", "northing"]].to_numpy(dtype=float)
-        ex_ok = ~np.isnan(ex_xy).any(axis=1)
-        ex_ids = existing["id"].to_numpy()[ex_ok]
-        ex_names = existing["name"].to_numpy()[ex_ok]
-        ex_norm = [normalise_name(n) for n in ex_names]
-        tree = cKDTree(ex_xy[ex_ok]) if ex_ok.any() else None
-        if tree is not None and located.any():
-            idx = np.flatnonzero(located)
-            hits = tree.query_ball_point(new_xy[idx], r=DISTANCE_M)
-            for i, neighbours in zip(idx, hits, strict=True):
-                for j in neighbours:
-                    if exclude.get(i) == ex_ids[j]:
-                        continue
-                    dist = float(np.hypot(*(new_xy[i] - ex_xy[ex_ok][j])))
-                    consider(i, str(ex_ids[j]), str(ex_names[j]), ex_norm[j], dist)
+        ex_ok = np.flatnonzero(~np.isnan(ex_xy).any(axis=1))
+        if len(ex_ok):
+            pairs = new_tree.sparse_distance_matrix(cKDTree(ex_xy[ex_ok]), DISTANCE_M, output_type="ndarray")
+            ex_names = existing["name"].astype(str).to_numpy()
+            ex_ids = existing["id"].astype(str).to_numpy()
+            sorted_existing = [_token_sorted(ex_names[j]) for j in ex_ok]
+            best = _best_per_row(located[pairs["i"]], pairs["j"], pairs["v"], sorted_new, sorted_existing)
+            for i, (j, score, dist) in best.items():
+                found[i] = Candidate(ex_ids[ex_ok[j]], ex_names[ex_ok[j]], score, dist)
 
-    if located.sum() > 1:
-        idx = np.flatnonzero(located)
-        tree = cKDTree(new_xy[idx])
-        for a, b in sorted(tree.query_pairs(r=DISTANCE_M)):
-            first, later = sorted((idx[a], idx[b]))
-            dist = float(np.hypot(*(new_xy[first] - new_xy[later])))
-            consider(int(later), row_labels[first], names[first], norm_new[first], dist)
+    pairs = new_tree.query_pairs(r=DISTANCE_M, output_type="ndarray")
+    if len(pairs):
+        a, b = located[pairs[:, 0]], located[pairs[:, 1]]
+        earlier, later = np.minimum(a, b), np.maximum(a, b)
+        distances = np.hypot(*(new_xy[earlier] - new_xy[later]).T)
+        best = _best_per_row(later, earlier, distances, sorted_new, sorted_new)
+        for i, (j, score, dist) in best.items():
+            if i not in found or score > found[i].similarity:
+                found[i] = Candidate(row_labels[j], names[j], score, dist)
     return found
