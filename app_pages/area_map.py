@@ -57,6 +57,11 @@ shown = filter_assets(
     today=date.today(),
 )
 st.caption(f"{len(shown)} of {len(frame)} published assets shown. Gazetteer: {geography.gazetteer_version}.")
+if not len(frame):
+    st.info("No published records yet. Coordinators can add one, or upload the spreadsheet they already keep.")
+    cols = st.columns(4)
+    cols[0].page_link("app_pages/add_asset.py", label="Add an asset")
+    cols[1].page_link("app_pages/upload.py", label="Upload a spreadsheet")
 
 map_col, list_col = st.columns([3, 2])
 with map_col:
