@@ -60,6 +60,6 @@ else:
             except (BoundaryError, PermissionDenied) as exc:
                 st.error(str(exc))
             else:
-                st.success(f"Loaded {len(layer.frame)} {layer_name} boundaries (vintage {layer.vintage}).")
+                _common.say("success", f"Loaded {len(layer.frame)} {layer_name} boundaries (vintage {layer.vintage}).")
                 for note in layer.notes:
                     st.text(note)

@@ -67,7 +67,8 @@ if _common.require_role("upload records", ("administrator", "coordinator")):
         for i, header in enumerate(table.headers if feed is None else ()):
             default = by_header.get(header)
             choice = columns[i % 3].selectbox(
-                header or f"(column {i + 1} has no header)",
+                # A widget label is Markdown: the file's header is shown literally.
+                _common.escape_markdown(header) if header else f"(column {i + 1} has no header)",
                 FIELD_CHOICES,
                 index=FIELD_CHOICES.index(default) if default in FIELD_CHOICES else 0,
                 format_func=lambda f: "(not imported)" if f is None else FIELD_LABELS.get(f, f.replace("_", " ").capitalize()),

@@ -21,9 +21,9 @@ from assets.model import Actor
 from assets.taxonomy import CATEGORIES
 from geo.coverage import CoverageResult, compute_coverage
 from geo.coverage_export import write_coverage
+from geo.dates import months_before
 from geo.escaping import neutralise_cell
 from geo.gazetteer import Gazetteer
-from geo.nearby import months_before
 from geo.population import (
     deprivation_by_ward,
     population_by_ward,

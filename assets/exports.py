@@ -7,7 +7,6 @@ with a private address export only their postcode sector and the sector's positi
 
 from __future__ import annotations
 
-import calendar
 import csv
 import io
 import json
@@ -27,6 +26,7 @@ from assets.errors import PermissionDenied
 from assets.model import INTERNAL_FIELDS, Actor, Asset
 from assets.schedules import format_schedule
 from assets.taxonomy import ACCESSIBILITY, CATEGORIES, COSTS, FOR_WHOM, KINDS, labels
+from geo import dates
 from geo.escaping import FORMULA_TRIGGERS, neutralise_cell, restore_cell  # noqa: F401 - re-exported
 
 EXPORT_COLUMNS = (
@@ -67,17 +67,9 @@ INTERNAL_COLUMNS = INTERNAL_FIELDS  # organiser_name, organiser_phone, organiser
 COORDINATE_DECIMALS = 6
 
 
-def _months_before(day: date, months: int) -> date:
-    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
-    month += 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
 def is_stale(last_verified: date | None, *, stale_months: int = 12, today: date | None = None) -> bool:
     """Whether a record was last checked more than ``stale_months`` months ago (or never)."""
-    if last_verified is None:
-        return True
-    return last_verified < _months_before(today or date.today(), stale_months)
+    return dates.is_stale(last_verified, stale_months=stale_months, today=today or date.today())
 
 
 def _sector(postcode: str) -> str:

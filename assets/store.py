@@ -17,7 +17,6 @@ through :func:`_authorise`, the one place that decides what each role may do.
 
 from __future__ import annotations
 
-import calendar
 import functools
 import inspect
 import json
@@ -54,6 +53,7 @@ from assets.model import (
     session_from_dict,
     session_to_dict,
 )
+from geo.dates import months_before
 from settings import get_settings
 
 if TYPE_CHECKING:
@@ -577,13 +577,6 @@ def _stale_message(current: Asset, expected: int) -> str:
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _months_before(day: date, months: int) -> date:
-    month_index = day.year * 12 + day.month - 1 - months
-    year, month = divmod(month_index, 12)
-    month += 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 # --------------------------------------------------------------------------------------
@@ -2063,7 +2056,7 @@ class Store:
 
     def stale_assets(self, actor: Actor, *, today: date | None = None) -> list[Asset]:
         """Records not verified within the stale period (settings.stale_months), oldest first."""
-        cutoff = _months_before(today or _now().date(), get_settings().stale_months)
+        cutoff = months_before(today or _now().date(), get_settings().stale_months)
         records = self.list_assets(actor, statuses=("draft", "published"))
         stale = [a for a in records if a.last_verified is None or a.last_verified < cutoff]
         return sorted(stale, key=lambda a: (a.last_verified or date.min, a.name))
@@ -2232,7 +2225,7 @@ def _to_asset_frame(rows: Sequence[Sequence[Any]], actor: Actor) -> pd.DataFrame
         zip(data["sessions"], data["by_arrangement"], data["schedule_notes"], strict=True), _sessions_text
     )
     data["cost_text"] = _text_cached(zip(data["cost"], data["cost_note"], strict=True), _cost_text)
-    cutoff = _months_before(datetime.now(UTC).date(), get_settings().stale_months)
+    cutoff = months_before(datetime.now(UTC).date(), get_settings().stale_months)
     data["stale"] = [value is None or value < cutoff for value in data["last_verified"]]
     shown = permissions.internal_visible_mask(actor, data["organisation_id"])
     if not shown.all():

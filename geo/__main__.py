@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from geo.errors import GeoError
+from geo.escaping import neutralise_cell
 from settings import CODEPOINT_ATTRIBUTION_SHORT, get_settings
 
 warnings.filterwarnings("ignore", message=".*OSTN15.*")
@@ -88,7 +88,8 @@ def cmd_geocode(args: argparse.Namespace) -> int:
     out = frame.copy()
     for name in GEOCODE_COLUMNS:
         out[name] = located[name].to_numpy()
-    out.to_csv(args.output, index=False)
+    # Input cells go back out as written, so they pass the same formula guard as every export.
+    out.map(neutralise_cell).to_csv(args.output, index=False)
     counts = located["geocode_status"].value_counts()
     print(", ".join(f"{status} {count}" for status, count in counts.items()) + f" ({gazetteer.version})")
     return 0
@@ -282,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (GeoError, ValueError) as exc:  # every domain error is a ValueError with a clear message
+    except ValueError as exc:  # every domain error (GeoError, RegisterError) is a ValueError with a clear message
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

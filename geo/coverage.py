@@ -27,7 +27,6 @@ Constituency of a ward
 
 from __future__ import annotations
 
-import calendar
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -42,6 +41,7 @@ from scipy.spatial import cKDTree
 
 from geo.areas import layer_index
 from geo.boundaries import BoundaryLayer
+from geo.dates import months_before
 from geo.errors import CoverageError
 from geo.population import PopulationTable, WardDeprivation, WardPopulation
 
@@ -126,12 +126,6 @@ def _json_number(value: object) -> float | int | None:
         return int(value)
     number = float(value)  # type: ignore[arg-type]
     return None if math.isnan(number) else number
-
-
-def _months_before(day: date, months: int) -> date:
-    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
-    month += 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def _percentile(values: pd.Series) -> pd.Series:
@@ -571,7 +565,7 @@ def compute_coverage(
         if "last_verified" not in assets.columns:
             msg = "the 'verified within' filter needs the asset frame's last_verified column"
             raise CoverageError(msg)
-        cutoff = _months_before(today, int(verified_within_months))
+        cutoff = months_before(today, int(verified_within_months))
         verified = pd.to_datetime(assets["last_verified"], errors="coerce")
         recent = (verified >= pd.Timestamp(cutoff)).fillna(False).to_numpy(dtype=bool)
         excluded_unverified = int((keep & ~recent).sum())

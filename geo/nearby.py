@@ -23,7 +23,6 @@ categories and accessibility features are passed in by the caller.
 
 from __future__ import annotations
 
-import calendar
 import enum
 import itertools
 import math
@@ -38,6 +37,7 @@ import pandas as pd
 import pyarrow as pa
 from scipy.spatial import cKDTree
 
+from geo.dates import months_before
 from geo.errors import GeoError
 from geo.gazetteer import Gazetteer, to_bng
 from geo.postcodes import PostcodeKind
@@ -720,13 +720,6 @@ def unmet_demand_keys(
 
 
 # --------------------------------------------------------------------------- the Map page and the CLI
-
-
-def months_before(day: date, months: int) -> date:
-    """The same day ``months`` calendar months earlier (clamped to the month's end: 31 Mar → 28 Feb)."""
-    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
-    month += 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def _any_tag(values: pd.Series, wanted: set[str]) -> np.ndarray:

@@ -27,8 +27,9 @@ from xml.sax.saxutils import escape as xml_escape
 
 import pandas as pd
 
+from geo.dates import months_before
 from geo.escaping import escape_html
-from geo.nearby import describe_radius, flag, months_before, next_dates, public_postcode
+from geo.nearby import describe_radius, flag, next_dates, public_postcode
 
 PRIVATE_ADDRESS = "Meets at a private address — contact the organiser"
 STALE_MONTHS = 12
